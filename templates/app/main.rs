@@ -1,0 +1,1 @@
+// placeholder for app/main.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/backend.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/cli.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/config.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/db.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/error.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/extract.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/handlers/auth.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/handlers/current_user.rs ({{ module }}, {{ backend }}, {{ db }})

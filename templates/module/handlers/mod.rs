@@ -1,0 +1,1 @@
+// placeholder for module/handlers/mod.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/handlers/password_reset.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/handlers/register.rs ({{ module }}, {{ backend }}, {{ db }})

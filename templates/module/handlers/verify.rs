@@ -1,0 +1,1 @@
+// placeholder for module/handlers/verify.rs ({{ module }}, {{ backend }}, {{ db }})

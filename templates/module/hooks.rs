@@ -1,0 +1,1 @@
+// placeholder for module/hooks.rs ({{ module }}, {{ backend }}, {{ db }})

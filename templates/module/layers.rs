@@ -1,0 +1,1 @@
+// placeholder for module/layers.rs ({{ module }}, {{ backend }}, {{ db }})

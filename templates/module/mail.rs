@@ -1,0 +1,1 @@
+// placeholder for module/mail.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/mod.rs ({{ module }}, {{ backend }}, {{ db }})

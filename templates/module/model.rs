@@ -1,0 +1,1 @@
+// placeholder for module/model.rs ({{ module }}, {{ backend }}, {{ db }})

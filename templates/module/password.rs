@@ -1,0 +1,1 @@
+// placeholder for module/password.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for module/rate_limit.rs ({{ module }}, {{ backend }}, {{ db }})

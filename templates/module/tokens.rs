@@ -1,0 +1,1 @@
+// placeholder for module/tokens.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for tests/users.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for tests/users/auth.rs ({{ module }}, {{ backend }}, {{ db }})

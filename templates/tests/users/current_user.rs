@@ -1,0 +1,1 @@
+// placeholder for tests/users/current_user.rs ({{ module }}, {{ backend }}, {{ db }})

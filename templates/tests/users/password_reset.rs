@@ -1,0 +1,1 @@
+// placeholder for tests/users/password_reset.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for tests/users/register.rs ({{ module }}, {{ backend }}, {{ db }})

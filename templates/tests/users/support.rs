@@ -1,0 +1,1 @@
+// placeholder for tests/users/support.rs ({{ module }}, {{ backend }}, {{ db }})

@@ -1,0 +1,1 @@
+// placeholder for tests/users/verify.rs ({{ module }}, {{ backend }}, {{ db }})
