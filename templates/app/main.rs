@@ -1,1 +1,84 @@
-// placeholder for app/main.rs ({{ module }}, {{ backend }}, {{ db }})
+//! The {{ package }} server.
+//!
+//! `cargo run` serves the API; `cargo run -- users --help` lists the management commands.
+//! Configuration comes from the environment and `.env` (see `.env.example`).
+
+use std::{net::SocketAddr, process::ExitCode};
+
+use axum::{Router, middleware};
+use clap::{Parser, Subcommand};
+use {{ crate_name }}::{{ module }}::{self, UsersState, error::not_found, layers::require_auth};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    Users({{ module }}::cli::UsersCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A missing `.env` is fine: the variables may come from the environment.
+    let _ = dotenvy::dotenv();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = Cli::parse();
+    let state = match UsersState::from_env().await {
+        Ok(state) => state,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => match serve(state).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Users(command) => match {{ module }}::cli::run(&state, command).await {
+            Ok(message) => {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn serve(state: UsersState) -> std::io::Result<()> {
+    let app = Router::new()
+        .merge({{ module }}::router(state.clone()))
+        // Add your own routes here. Everything above `require_auth` needs a logged-in user,
+        // except the paths in `users::config::AUTH_EXCLUDE_PATHS`.
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth))
+        .fallback(not_found)
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind(state.config.bind_addr).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(
+        listener,
+        // The client address feeds the per-address rate limits.
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

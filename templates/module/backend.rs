@@ -1,1 +1,283 @@
-// placeholder for module/backend.rs ({{ module }}, {{ backend }}, {{ db }})
+{%- if backend == "session" -%}
+//! The auth backend: server-side sessions.
+//!
+//! Login creates a random session token, sends it in an `HttpOnly` cookie and stores only its hash
+//! (with an expiry) in `user_tokens`. Every request looks the hash up, so logout, a password change
+//! or deactivating a user takes effect at once, on every server that shares the database.
+{%- elif backend == "jwt" -%}
+//! The auth backend: JWT bearer tokens.
+//!
+//! Login issues a short-lived HS256 token signed with `USERS_SECRET`, with an audience, an expiry
+//! and a random id (`jti`), sent in the body and the `Authorization` header. The hash of the id is
+//! also stored in `user_tokens`: a request is let in only while that row exists, so logout, a
+//! password change or deactivating a user revokes tokens server-side at once (a plain JWT would
+//! stay valid until it expires), on every server that shares the database.
+{%- else -%}
+//! The auth backend: JWT in an `HttpOnly` cookie.
+//!
+//! Login issues a short-lived HS256 token signed with `USERS_SECRET`, with an audience, an expiry
+//! and a random id (`jti`), and sends it in an `HttpOnly` cookie that scripts cannot read. The hash
+//! of the id is also stored in `user_tokens`: a request is let in only while that row exists, so
+//! logout, a password change or deactivating a user revokes tokens server-side at once (a plain
+//! JWT would stay valid until it expires), on every server that shares the database.
+{%- endif %}
+
+use axum::{
+    Json,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+{%- if backend != "session" %}
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+{%- endif %}
+use serde_json::json;
+use uuid::Uuid;
+
+{% if backend == "session" -%}
+use super::{
+    UsersState,
+    config::{SESSION_COOKIE, SESSION_TTL},
+    cookies, db,
+    error::ApiError,
+    model::User,
+    tokens::{self, Purpose},
+};
+{%- elif backend == "jwt" -%}
+use super::{
+    UsersState,
+    config::{ACCESS_TOKEN_TTL, Config, JWT_AUDIENCE},
+    db,
+    error::ApiError,
+    model::User,
+    tokens::{self, Purpose},
+};
+{%- else -%}
+use super::{
+    UsersState,
+    config::{ACCESS_TOKEN_COOKIE, ACCESS_TOKEN_TTL, Config, JWT_AUDIENCE},
+    cookies, db,
+    error::ApiError,
+    model::User,
+    tokens::{self, Purpose},
+};
+{%- endif %}
+
+/// The token purpose under which this backend keeps its credentials.
+{%- if backend == "session" %}
+pub const CREDENTIAL: Purpose = Purpose::Session;
+{%- else %}
+pub const CREDENTIAL: Purpose = Purpose::Access;
+{%- endif %}
+
+/// The credential a request was authenticated with; logout revokes exactly this one.
+#[derive(Clone, Debug)]
+pub struct Credential {
+    /// The stored hash that identifies it.
+    pub token_hash: String,
+}
+
+/// A credential issued at login, to hand to the client.
+pub struct Issued {
+    token: String,
+    /// What identifies it server-side.
+    pub credential: Credential,
+}
+{%- if backend != "session" %}
+
+/// The signing keys, derived once from `USERS_SECRET`.
+#[derive(Clone)]
+pub struct Backend {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl Backend {
+    /// Keys for `config.secret`.
+    pub fn new(config: &Config) -> Self {
+        // Only HS256 is accepted, whatever the token's header claims: no `alg: none`, no
+        // algorithm confusion.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[JWT_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(config.secret.as_bytes()),
+            decoding: DecodingKey::from_secret(config.secret.as_bytes()),
+            validation,
+        }
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The user id.
+    sub: Uuid,
+    aud: String,
+    exp: i64,
+    iat: i64,
+    /// A random id; its hash is the stored credential.
+    jti: String,
+}
+{%- else %}
+
+/// Server-side sessions need no keys; this exists so that every backend has the same shape.
+#[derive(Clone, Default)]
+pub struct Backend;
+{%- endif %}
+
+/// Issues a new credential for `user`.
+pub async fn issue(state: &UsersState, user: &User) -> Result<Issued, ApiError> {
+    db::purge_expired_tokens(&state.db, user.id).await?;
+{%- if backend == "session" %}
+    // A brand-new random token at every login: a session id that an attacker planted before the
+    // login is worth nothing afterwards (no session fixation).
+    let (token, token_hash) = tokens::generate();
+    db::insert_token(
+        &state.db,
+        user.id,
+        CREDENTIAL,
+        &token_hash,
+        db::expires_in(SESSION_TTL),
+    )
+    .await?;
+{%- else %}
+    let (jti, token_hash) = tokens::generate();
+    let expires_at = db::expires_in(ACCESS_TOKEN_TTL);
+    db::insert_token(&state.db, user.id, CREDENTIAL, &token_hash, expires_at).await?;
+    let claims = Claims {
+        sub: user.id,
+        aud: JWT_AUDIENCE.to_owned(),
+        exp: expires_at.timestamp(),
+        iat: Utc::now().timestamp(),
+        jti,
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &state.backend.encoding,
+    )
+    .map_err(ApiError::internal)?;
+{%- endif %}
+    Ok(Issued {
+        token,
+        credential: Credential { token_hash },
+    })
+}
+
+/// The answer to a successful login: 201 with the user, and the credential
+{%- if backend == "session" %} in a cookie.
+{%- elif backend == "jwt" %} in the body and the `Authorization` header.
+{%- else %} in a cookie.
+{%- endif %}
+pub fn login_response({% if backend == "jwt" %}_state{% else %}state{% endif %}: &UsersState, user: &User, issued: Issued) -> Response {
+{%- if backend == "session" %}
+    let cookie = cookies::set(&state.config, SESSION_COOKIE, &issued.token, SESSION_TTL);
+    (
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({ "user": user })),
+    )
+        .into_response()
+{%- elif backend == "jwt" %}
+    let bearer = axum::http::HeaderValue::try_from(format!("Bearer {}", issued.token));
+    let body = Json(json!({
+        "access_token": issued.token,
+        "token_type": "bearer",
+        "expires_in": ACCESS_TOKEN_TTL.as_secs(),
+        "user": user,
+    }));
+    match bearer {
+        Ok(bearer) => {
+            (StatusCode::CREATED, [(header::AUTHORIZATION, bearer)], body).into_response()
+        }
+        Err(_) => (StatusCode::CREATED, body).into_response(),
+    }
+{%- else %}
+    let cookie = cookies::set(
+        &state.config,
+        ACCESS_TOKEN_COOKIE,
+        &issued.token,
+        ACCESS_TOKEN_TTL,
+    );
+    (
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({ "user": user })),
+    )
+        .into_response()
+{%- endif %}
+}
+
+/// The user and credential a request carries, if it carries a valid one.
+pub async fn authenticate(
+    state: &UsersState,
+    headers: &HeaderMap,
+) -> Result<Option<(User, Credential)>, ApiError> {
+{%- if backend == "session" %}
+    let Some(token) = cookies::read(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let token_hash = tokens::hash(token);
+    let user = db::find_user_by_token(&state.db, CREDENTIAL, &token_hash).await?;
+    Ok(user.map(|user| (user, Credential { token_hash })))
+{%- else %}
+{%- if backend == "jwt" %}
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return Ok(None);
+    };
+{%- else %}
+    let Some(token) = cookies::read(headers, ACCESS_TOKEN_COOKIE) else {
+        return Ok(None);
+    };
+{%- endif %}
+    let Ok(data) = jsonwebtoken::decode::<Claims>(
+        token.trim(),
+        &state.backend.decoding,
+        &state.backend.validation,
+    ) else {
+        return Ok(None);
+    };
+    let token_hash = tokens::hash(&data.claims.jti);
+    let user = db::find_user_by_token(&state.db, CREDENTIAL, &token_hash)
+        .await?
+        .filter(|user| user.id == data.claims.sub);
+    Ok(user.map(|user| (user, Credential { token_hash })))
+{%- endif %}
+}
+
+/// Revokes one credential (logout).
+pub async fn revoke(state: &UsersState, credential: &Credential) -> Result<(), ApiError> {
+    db::delete_token(&state.db, &credential.token_hash).await?;
+    Ok(())
+}
+
+/// Revokes every credential of the user except `keep`.
+pub async fn revoke_all(
+    state: &UsersState,
+    user_id: Uuid,
+    keep: Option<&Credential>,
+) -> Result<(), ApiError> {
+    let keep = keep.map(|credential| credential.token_hash.as_str());
+    db::delete_user_tokens(&state.db, user_id, &[CREDENTIAL], keep).await?;
+    Ok(())
+}
+
+/// The answer to a logout: 204{% if backend != "jwt" %}, and the cookie cleared{% endif %}.
+pub fn logout_response({% if backend == "jwt" %}_state{% else %}state{% endif %}: &UsersState) -> Response {
+{%- if backend == "session" %}
+    let cookie = cookies::clear(&state.config, SESSION_COOKIE);
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response()
+{%- elif backend == "jwt" %}
+    StatusCode::NO_CONTENT.into_response()
+{%- else %}
+    let cookie = cookies::clear(&state.config, ACCESS_TOKEN_COOKIE);
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response()
+{%- endif %}
+}

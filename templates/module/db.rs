@@ -1,1 +1,264 @@
-// placeholder for module/db.rs ({{ module }}, {{ backend }}, {{ db }})
+//! Database access: every SQL statement of the user system lives here{% if db == "sqlite" %}, written for SQLite{% elif db == "postgres" %}, written for PostgreSQL{% else %}, written for MySQL and MariaDB{% endif %}.
+//!
+//! Queries are checked at run time (`sqlx::query_as`), so the project builds without a database.
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::{
+{%- if db == "sqlite" %}
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
+{%- endif %}
+};
+use uuid::Uuid;
+
+use super::{error::ApiError, model::User, tokens::Purpose};
+
+/// The connection pool.
+{%- if db == "sqlite" %}
+pub type Pool = SqlitePool;
+{%- endif %}
+
+/// The columns of a [`User`], for `SELECT`s.
+const USER_COLUMNS: &str = "users.id, users.email, users.password_hash, users.is_active, users.is_verified, users.created_at, users.updated_at";
+
+/// Connects to `DATABASE_URL` and brings the schema up to date with the migrations in
+/// `migrations/`.
+pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
+{%- if db == "sqlite" %}
+    let options = SqliteConnectOptions::from_str(database_url)?
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new().connect_with(options).await?;
+{%- endif %}
+    sqlx::migrate!().run(&pool).await?;
+    Ok(pool)
+}
+
+/// The current time, to the second. Timestamps are stored at this precision so that they compare
+/// correctly in every database.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
+}
+
+/// `now() + ttl`.
+pub fn expires_in(ttl: Duration) -> DateTime<Utc> {
+    now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Why a user could not be written.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Another account has this email address (compared without regard to case).
+    EmailTaken,
+    /// Anything else the database said.
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            // The unique index on the email decides, not a check before the insert: two
+            // registrations racing for one address cannot both win.
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::EmailTaken,
+            _ => Self::Database(error),
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::EmailTaken => ApiError::conflict(
+                "email_taken",
+                "An account with this email address exists already.",
+            ),
+            WriteError::Database(error) => ApiError::internal(error),
+        }
+    }
+}
+
+/// The values of a new account.
+pub struct NewUser<'a> {
+    /// The email address as given (trimmed).
+    pub email: &'a str,
+    /// The Argon2id hash of the password.
+    pub password_hash: String,
+    /// Whether the account may log in.
+    pub is_active: bool,
+    /// Whether the email address counts as verified.
+    pub is_verified: bool,
+}
+
+/// Creates a user.
+pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> Result<User, WriteError> {
+    let now = now();
+    let user = User {
+        id: Uuid::new_v4(),
+        email: new.email.to_owned(),
+        password_hash: new.password_hash,
+        is_active: new.is_active,
+        is_verified: new.is_verified,
+        created_at: now,
+        updated_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, is_active, is_verified, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(user.id)
+    .bind(&user.email)
+    .bind(&user.password_hash)
+    .bind(user.is_active)
+    .bind(user.is_verified)
+    .bind(user.created_at)
+    .bind(user.updated_at)
+    .execute(pool)
+    .await?;
+    Ok(user)
+}
+
+/// The user with this email address, compared without regard to case.
+pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<User>, sqlx::Error> {
+{%- if db == "sqlite" %}
+    // The column is declared `COLLATE NOCASE`, so `=` ignores case and uses the unique index.
+{%- endif %}
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email.trim())
+    .fetch_optional(pool)
+    .await
+}
+
+/// The user with this id.
+pub async fn find_user_by_id(pool: &Pool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Writes the changeable fields of `user` back (email, password hash, flags) and bumps
+/// `updated_at`.
+pub async fn update_user(pool: &Pool, user: &mut User) -> Result<(), WriteError> {
+    user.updated_at = now();
+    sqlx::query(
+        "UPDATE users SET email = $1, password_hash = $2, is_active = $3, is_verified = $4, updated_at = $5 \
+         WHERE id = $6",
+    )
+    .bind(&user.email)
+    .bind(&user.password_hash)
+    .bind(user.is_active)
+    .bind(user.is_verified)
+    .bind(user.updated_at)
+    .bind(user.id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Stores the hash of a token. The token itself is never stored: someone who reads the database
+/// gets no working session or mail link.
+pub async fn insert_token(
+    pool: &Pool,
+    user_id: Uuid,
+    purpose: Purpose,
+    token_hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(purpose.as_str())
+    .bind(expires_at)
+    .bind(now())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the token and returns whose it was, if it existed, had this purpose and had not
+/// expired. Deleting and reading in one statement makes one-shot tokens single use even when two
+/// requests race with the same token.
+pub async fn take_token(
+    pool: &Pool,
+    purpose: Purpose,
+    token_hash: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let row: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "DELETE FROM user_tokens WHERE token_hash = $1 AND purpose = $2 RETURNING user_id, expires_at",
+    )
+    .bind(token_hash)
+    .bind(purpose.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row
+        .filter(|(_, expires_at)| *expires_at > now())
+        .map(|(user_id, _)| user_id))
+}
+
+/// The active user that holds this unexpired token of this purpose.
+pub async fn find_user_by_token(
+    pool: &Pool,
+    purpose: Purpose,
+    token_hash: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
+         WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 AND user_tokens.expires_at > $3 \
+         AND users.is_active"
+    ))
+    .bind(token_hash)
+    .bind(purpose.as_str())
+    .bind(now())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Deletes one token.
+pub async fn delete_token(pool: &Pool, token_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM user_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the user's tokens of these purposes, except the one whose hash is `keep` (the
+/// credential of the request that asked, so a password change does not log out its own
+/// session).
+pub async fn delete_user_tokens(
+    pool: &Pool,
+    user_id: Uuid,
+    purposes: &[Purpose],
+    keep: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    for purpose in purposes {
+        sqlx::query(
+            "DELETE FROM user_tokens WHERE user_id = $1 AND purpose = $2 AND token_hash <> $3",
+        )
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .bind(keep.unwrap_or(""))
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the user's expired tokens, so the table does not grow without bound.
+pub async fn purge_expired_tokens(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM user_tokens WHERE user_id = $1 AND expires_at <= $2")
+        .bind(user_id)
+        .bind(now())
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,1 +1,140 @@
-// placeholder for module/extract.rs ({{ module }}, {{ backend }}, {{ db }})
+//! Extractors for your own handlers: [`CurrentUser`] (401 without a valid credential),
+//! [`MaybeUser`] (anonymous callers allowed), and the role guards [`roles_accepted`] and
+//! [`roles_required`] (403 without the roles).
+
+use std::ops::Deref;
+
+use axum::{
+    extract::{FromRef, FromRequestParts, Request},
+    http::request::Parts,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::{
+    UsersState,
+    backend::{self, Credential},
+    error::ApiError,
+    model::User,
+};
+
+/// The logged-in user. Answers 401 when the request has no valid credential.
+///
+/// ```ignore
+/// async fn dashboard(user: CurrentUser) -> String {
+///     format!("hello {}", user.email)
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    /// The user.
+    pub user: User,
+    /// The names of the user's roles.
+    pub roles: Vec<String>,
+    /// The credential the request came with.
+    pub credential: Credential,
+}
+
+impl Deref for CurrentUser {
+    type Target = User;
+
+    fn deref(&self) -> &User {
+        &self.user
+    }
+}
+
+impl CurrentUser {
+    /// Whether the user has the role `name`.
+    pub fn has_role(&self, name: &str) -> bool {
+        self.roles.iter().any(|role| role == name)
+    }
+}
+
+/// The logged-in user, or `None` for an anonymous caller (the reference's `AnonymousUser`).
+#[derive(Clone, Debug)]
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+/// Authenticates the request once; the result is kept in the request's extensions, so several
+/// extractors and layers on one request cost one database lookup.
+async fn resolve(parts: &mut Parts, state: &UsersState) -> Result<Option<CurrentUser>, ApiError> {
+    if let Some(cached) = parts.extensions.get::<Option<CurrentUser>>() {
+        return Ok(cached.clone());
+    }
+    let current = backend::authenticate(state, &parts.headers)
+        .await?
+        .map(|(user, credential)| CurrentUser {
+            user,
+            roles: Vec::new(),
+            credential,
+        });
+    parts.extensions.insert(current.clone());
+    Ok(current)
+}
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    S: Send + Sync,
+    UsersState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        resolve(parts, &UsersState::from_ref(state))
+            .await?
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+impl<S> FromRequestParts<S> for MaybeUser
+where
+    S: Send + Sync,
+    UsersState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        resolve(parts, &UsersState::from_ref(state)).await.map(Self)
+    }
+}
+
+/// A layer function that lets a request through when the user has ANY of `roles`: 401 when
+/// anonymous, 403 otherwise. Use it with `route_layer`:
+///
+/// ```ignore
+/// Router::new()
+///     .route("/reports", get(reports))
+///     .route_layer(middleware::from_fn_with_state(state.clone(), roles_accepted(&["admin", "auditor"])))
+/// ```
+pub fn roles_accepted(
+    roles: &'static [&'static str],
+) -> impl Fn(CurrentUser, Request, Next) -> GuardFuture + Clone + Send + Sync + 'static {
+    move |user, request, next| {
+        guard(
+            user.roles.iter().any(|held| roles.contains(&held.as_str())),
+            request,
+            next,
+        )
+    }
+}
+
+/// A layer function that lets a request through when the user has ALL of `roles`: 401 when
+/// anonymous, 403 otherwise. Used like [`roles_accepted`].
+pub fn roles_required(
+    roles: &'static [&'static str],
+) -> impl Fn(CurrentUser, Request, Next) -> GuardFuture + Clone + Send + Sync + 'static {
+    move |user, request, next| guard(roles.iter().all(|role| user.has_role(role)), request, next)
+}
+
+/// The future a role guard returns.
+pub type GuardFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+fn guard(allowed: bool, request: Request, next: Next) -> GuardFuture {
+    Box::pin(async move {
+        if allowed {
+            next.run(request).await
+        } else {
+            ApiError::forbidden("missing_role", "You do not have the role this needs.")
+                .into_response()
+        }
+    })
+}

@@ -1,1 +1,93 @@
-// placeholder for module/hooks.rs ({{ module }}, {{ backend }}, {{ db }})
+//! Hooks: the places to add your own behaviour to the user system. Each is called by the handlers
+//! at the moment its name says; fill them in as you need. A `pre_` hook that returns an error stops
+//! the request with that error.
+
+use super::{
+    UsersState,
+    config::{RESET_PASSWORD_PATH, VERIFY_PATH},
+    error::ApiError,
+    mail::{Mail, MailError},
+    model::User,
+};
+
+/// Before an account is created, with the (already validated) email address. Return an error to
+/// refuse the registration, e.g. to allow only some domains.
+pub async fn pre_registration(_state: &UsersState, _email: &str) -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// After an account was created.
+pub async fn post_registration(_state: &UsersState, _user: &User) -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// After a user verified their email address.
+pub async fn post_verification(_state: &UsersState, _user: &User) -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// Before a login attempt is checked, with the email address given. Return an error to refuse it.
+pub async fn pre_login(_state: &UsersState, _email: &str) -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// After a successful login.
+pub async fn post_login(_state: &UsersState, _user: &User) -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// Sends the verification mail with its link `<APP_URL>/verify?token=<token>`. Point the link at
+/// your front end instead if it should `POST` the token itself.
+///
+/// Runs in the background after the request was answered, so the answer's timing does not depend
+/// on the mail server (and does not tell whether an account exists).
+pub async fn send_verification_token(
+    state: &UsersState,
+    user: &User,
+    token: &str,
+) -> Result<(), MailError> {
+    let link = format!("{}{VERIFY_PATH}?token={token}", state.config.base_url());
+    state
+        .mailer
+        .send(Mail {
+            to: user.email.clone(),
+            subject: "Verify your email address".to_owned(),
+            body: format!(
+                "Hello,\n\nplease verify your email address by opening this link:\n\n{link}\n\n\
+                 If you did not create an account, ignore this mail.\n"
+            ),
+        })
+        .await
+}
+
+/// Sends the password-reset mail with its link `<APP_URL>/reset-password?token=<token>`.
+///
+/// Runs in the background, like [`send_verification_token`].
+pub async fn send_password_reset_token(
+    state: &UsersState,
+    user: &User,
+    token: &str,
+) -> Result<(), MailError> {
+    let link = format!(
+        "{}{RESET_PASSWORD_PATH}?token={token}",
+        state.config.base_url()
+    );
+    state
+        .mailer
+        .send(Mail {
+            to: user.email.clone(),
+            subject: "Reset your password".to_owned(),
+            body: format!(
+                "Hello,\n\nsomeone asked to reset the password of your account. To choose a new \
+                 password, open this link:\n\n{link}\n\nIf it was not you, ignore this mail; your \
+                 password stays as it is.\n"
+            ),
+        })
+        .await
+}
+
+/// After a user set a new password with a reset token (all their sessions and tokens have been
+/// revoked by then).
+pub async fn post_password_reset(_state: &UsersState, _user: &User) -> Result<(), ApiError> {
+    Ok(())
+}

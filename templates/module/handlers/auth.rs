@@ -1,1 +1,72 @@
-// placeholder for module/handlers/auth.rs ({{ module }}, {{ backend }}, {{ db }})
+//! `POST /login` and `POST /logout`.
+
+use axum::{Router, extract::State, response::Response, routing::post};
+use serde::Deserialize;
+
+use crate::{{ module }}::{
+    UsersState, backend,
+    config::{LOGIN_PATH, LOGOUT_PATH},
+    error::{ApiError, Json},
+    extract::CurrentUser,
+    hooks,
+    rate_limit::ClientAddr,
+};
+
+/// The routes of this handler.
+pub fn routes() -> Router<UsersState> {
+    Router::new()
+        .route(LOGIN_PATH, post(login))
+        .route(LOGOUT_PATH, post(logout))
+}
+
+/// The body of `POST /login`.
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    /// The account's email address (any letter case).
+    pub email: String,
+    /// The password.
+    pub password: String,
+}
+
+/// Checks the password and issues a credential: 201 with `{"user": ...}`, 401 for a wrong email or
+/// password (the same answer for both), 403 for an unverified or inactive account.
+async fn login(
+    State(state): State<UsersState>,
+    client: ClientAddr,
+    Json(request): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    state.limiter.check("login", &request.email, client)?;
+    hooks::pre_login(&state, &request.email).await?;
+    let user = crate::{{ module }}::db::find_user_by_email(&state.db, &request.email).await?;
+    // One Argon2 verification runs whether or not the account exists (against a dummy hash when it
+    // does not), so the response time does not tell which emails have accounts.
+    let stored = user.as_ref().map(|user| user.password_hash.clone());
+    let password_ok = state.passwords.verify(request.password, stored).await?;
+    let user = match user {
+        Some(user) if password_ok => user,
+        _ => return Err(ApiError::invalid_credentials()),
+    };
+    // Checked only after the password, so that these answers tell nothing to someone who does not
+    // know it.
+    if !user.is_active {
+        return Err(ApiError::forbidden(
+            "inactive",
+            "This account is deactivated.",
+        ));
+    }
+    if !user.is_verified {
+        return Err(ApiError::forbidden(
+            "not_verified",
+            "Verify your email address before logging in.",
+        ));
+    }
+    let issued = backend::issue(&state, &user).await?;
+    hooks::post_login(&state, &user).await?;
+    Ok(backend::login_response(&state, &user, issued))
+}
+
+/// Revokes the credential the request came with (server-side) and clears the cookie: 204.
+async fn logout(State(state): State<UsersState>, user: CurrentUser) -> Result<Response, ApiError> {
+    backend::revoke(&state, &user.credential).await?;
+    Ok(backend::logout_response(&state))
+}

@@ -1,1 +1,86 @@
-// placeholder for module/handlers/mod.rs ({{ module }}, {{ backend }}, {{ db }})
+//! The HTTP handlers, one module per feature, and the checks they share.
+
+use std::str::FromStr;
+
+use super::{
+    UsersState,
+    config::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS},
+    db,
+    error::ApiError,
+    hooks,
+    model::User,
+    tokens::{self, Purpose},
+};
+
+{% if "auth" in handlers %}pub mod auth;
+{% endif -%}
+{% if "current-user" in handlers %}pub mod current_user;
+{% endif -%}
+{% if "password-reset" in handlers %}pub mod password_reset;
+{% endif -%}
+{% if "register" in handlers %}pub mod register;
+{% endif -%}
+{% if "verify" in handlers %}pub mod verify;
+{% endif -%}
+// cargo-users: handlers
+
+/// Checks an email address and returns it trimmed: 422 unless it looks deliverable.
+pub fn valid_email(email: &str) -> Result<&str, ApiError> {
+    let email = email.trim();
+    if email.len() > 254 || lettre::Address::from_str(email).is_err() {
+        return Err(ApiError::unprocessable(
+            "invalid_email",
+            "This is not a valid email address.",
+        ));
+    }
+    Ok(email)
+}
+
+/// Checks a new password's length: at least [`MIN_PASSWORD_CHARS`] characters, at most
+/// [`MAX_PASSWORD_BYTES`] bytes. Anything else is the user's business: no composition rules, which
+/// only make passwords harder to remember.
+pub fn valid_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::unprocessable(
+            "password_too_short",
+            format!("The password must have at least {MIN_PASSWORD_CHARS} characters."),
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::unprocessable(
+            "password_too_long",
+            format!("The password must have at most {MAX_PASSWORD_BYTES} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a one-shot mail token for the user (replacing any older one of the same purpose, so only
+/// the newest link works) and mails it in the background.
+pub async fn mail_token(state: &UsersState, user: &User, purpose: Purpose) -> Result<(), ApiError> {
+    let ttl = match purpose {
+        Purpose::Reset => super::config::RESET_TOKEN_TTL,
+        _ => super::config::VERIFY_TOKEN_TTL,
+    };
+    db::delete_user_tokens(&state.db, user.id, &[purpose], None).await?;
+    let (token, token_hash) = tokens::generate();
+    db::insert_token(
+        &state.db,
+        user.id,
+        purpose,
+        &token_hash,
+        db::expires_in(ttl),
+    )
+    .await?;
+    let (state, user) = (state.clone(), user.clone());
+    tokio::spawn(async move {
+        let sent = match purpose {
+            Purpose::Reset => hooks::send_password_reset_token(&state, &user, &token).await,
+            _ => hooks::send_verification_token(&state, &user, &token).await,
+        };
+        if let Err(error) = sent {
+            tracing::error!(%error, user = %user.id, "mail not sent");
+        }
+    });
+    Ok(())
+}

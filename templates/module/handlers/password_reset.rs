@@ -1,1 +1,85 @@
-// placeholder for module/handlers/password_reset.rs ({{ module }}, {{ backend }}, {{ db }})
+//! `POST /forgot-password` and `POST /reset-password`.
+
+use axum::{Router, extract::State, http::StatusCode, routing::post};
+use serde::Deserialize;
+
+use crate::{{ module }}::{
+    UsersState, backend,
+    config::{FORGOT_PASSWORD_PATH, RESET_PASSWORD_PATH},
+    db,
+    error::{ApiError, Json},
+    hooks,
+    model::User,
+    rate_limit::ClientAddr,
+    tokens::{self, Purpose},
+};
+
+use super::valid_password;
+
+/// The routes of this handler.
+pub fn routes() -> Router<UsersState> {
+    Router::new()
+        .route(FORGOT_PASSWORD_PATH, post(forgot_password))
+        .route(RESET_PASSWORD_PATH, post(reset_password))
+}
+
+/// The body of `POST /forgot-password`.
+#[derive(Deserialize)]
+pub struct ForgotPasswordRequest {
+    /// The account's email address.
+    pub email: String,
+}
+
+/// The body of `POST /reset-password`.
+#[derive(Deserialize)]
+pub struct ResetPasswordRequest {
+    /// The token from the reset mail.
+    pub token: String,
+    /// The new password.
+    pub password: String,
+}
+
+/// Mails a reset link to an active account: always 202, whether or not the email has an account.
+async fn forgot_password(
+    State(state): State<UsersState>,
+    client: ClientAddr,
+    Json(request): Json<ForgotPasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .limiter
+        .check("forgot_password", &request.email, client)?;
+    let user = db::find_user_by_email(&state.db, &request.email).await?;
+    if let Some(user) = user.filter(|user| user.is_active) {
+        super::mail_token(&state, &user, Purpose::Reset).await?;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Sets a new password with the token from the reset mail: 200 with the user; 400 for a token that
+/// is unknown, expired, already used or of another purpose; 422 for an unacceptable password. Every
+/// session and token of the user is revoked, so whoever knew the old password is logged out.
+async fn reset_password(
+    State(state): State<UsersState>,
+    Json(request): Json<ResetPasswordRequest>,
+) -> Result<axum::Json<User>, ApiError> {
+    // The password is checked before the token is spent, so a typo does not cost the link.
+    valid_password(&request.password)?;
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_token",
+            "This reset link is invalid, expired or already used.",
+        )
+    };
+    let user_id = db::take_token(&state.db, Purpose::Reset, &tokens::hash(&request.token))
+        .await?
+        .ok_or_else(invalid)?;
+    let mut user = db::find_user_by_id(&state.db, user_id)
+        .await?
+        .ok_or_else(invalid)?;
+    user.password_hash = state.passwords.hash(request.password).await?;
+    db::update_user(&state.db, &mut user).await?;
+    backend::revoke_all(&state, user.id, None).await?;
+    db::delete_user_tokens(&state.db, user.id, &[Purpose::Reset], None).await?;
+    hooks::post_password_reset(&state, &user).await?;
+    Ok(axum::Json(user))
+}

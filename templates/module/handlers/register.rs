@@ -1,1 +1,65 @@
-// placeholder for module/handlers/register.rs ({{ module }}, {{ backend }}, {{ db }})
+//! `POST /register`.
+
+use axum::{Router, extract::State, http::StatusCode, routing::post};
+use serde::Deserialize;
+
+use crate::{{ module }}::{
+    UsersState,
+    config::REGISTER_PATH,
+    db::{self, NewUser},
+    error::{ApiError, Json},
+    hooks,
+    model::User,
+{%- if "verify" in handlers %}
+    tokens::Purpose,
+{%- endif %}
+};
+
+use super::{valid_email, valid_password};
+
+/// The routes of this handler.
+pub fn routes() -> Router<UsersState> {
+    Router::new().route(REGISTER_PATH, post(register))
+}
+
+/// The body of `POST /register`. Only these two fields are read: `is_verified`, `is_active`,
+/// `roles` and the like in the body are ignored, so nobody can register as verified or admin.
+#[derive(Deserialize)]
+pub struct RegisterRequest {
+    /// The email address; must be unique regardless of letter case.
+    pub email: String,
+    /// The password, 8 characters to 1024 bytes.
+    pub password: String,
+}
+
+/// Creates an account: 201 with the user, 409 when the email is taken, 422 for a bad email or
+/// password.
+{%- if "verify" in handlers %} The new user is unverified and gets a verification mail.{% endif %}
+async fn register(
+    State(state): State<UsersState>,
+    Json(request): Json<RegisterRequest>,
+) -> Result<(StatusCode, axum::Json<User>), ApiError> {
+    let email = valid_email(&request.email)?;
+    valid_password(&request.password)?;
+    hooks::pre_registration(&state, email).await?;
+    let password_hash = state.passwords.hash(request.password).await?;
+    let new_user = NewUser {
+        email,
+        password_hash,
+        is_active: true,
+{%- if "verify" in handlers %}
+        is_verified: false,
+{%- else %}
+        // Without the verify handler there is no way to verify, so accounts start verified.
+        is_verified: true,
+{%- endif %}
+    };
+    // The unique index decides whether the email is free (409 otherwise), not a look-up first:
+    // two registrations racing for one address cannot both succeed.
+    let user = db::create_user(&state.db, new_user).await?;
+{%- if "verify" in handlers %}
+    super::mail_token(&state, &user, Purpose::Verify).await?;
+{%- endif %}
+    hooks::post_registration(&state, &user).await?;
+    Ok((StatusCode::CREATED, axum::Json(user)))
+}

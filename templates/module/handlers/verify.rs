@@ -1,1 +1,100 @@
-// placeholder for module/handlers/verify.rs ({{ module }}, {{ backend }}, {{ db }})
+//! `POST /verify` and `POST /verify/resend`.
+
+use axum::{
+    Router,
+    extract::{FromRequest, RawQuery, Request, State},
+    http::StatusCode,
+    routing::post,
+};
+use serde::Deserialize;
+
+use crate::{{ module }}::{
+    UsersState,
+    config::{VERIFY_PATH, VERIFY_RESEND_PATH},
+    db,
+    error::{ApiError, Json},
+    hooks,
+    model::User,
+    rate_limit::ClientAddr,
+    tokens::{self, Purpose},
+};
+
+/// The routes of this handler.
+pub fn routes() -> Router<UsersState> {
+    Router::new()
+        .route(VERIFY_PATH, post(verify))
+        .route(VERIFY_RESEND_PATH, post(resend))
+}
+
+/// The body of `POST /verify` when the token is not in the query string.
+#[derive(Deserialize)]
+pub struct VerifyRequest {
+    /// The token from the verification mail.
+    pub token: String,
+}
+
+/// The body of `POST /verify/resend`.
+#[derive(Deserialize)]
+pub struct ResendRequest {
+    /// The email address to verify.
+    pub email: String,
+}
+
+/// Verifies the email address of the token's user: 200 with the user; 400 for a token that is
+/// unknown, expired, already used or of another purpose. The token comes as `?token=` or in a JSON
+/// body `{"token": ...}`.
+async fn verify(
+    State(state): State<UsersState>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Result<axum::Json<User>, ApiError> {
+    let from_query = query.as_deref().and_then(|query| {
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == "token")
+            .map(|(_, value)| value.to_owned())
+    });
+    let token = match from_query {
+        Some(token) => token,
+        None => {
+            let Json(body) = Json::<VerifyRequest>::from_request(request, &state).await?;
+            body.token
+        }
+    };
+    // Taking the token deletes it: a verification link works once.
+    let user_id = db::take_token(&state.db, Purpose::Verify, &tokens::hash(&token))
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_token",
+                "This verification link is invalid, expired or already used.",
+            )
+        })?;
+    let mut user = db::find_user_by_id(&state.db, user_id)
+        .await?
+        .ok_or_else(|| ApiError::bad_request("invalid_token", "This account no longer exists."))?;
+    if !user.is_verified {
+        user.is_verified = true;
+        db::update_user(&state.db, &mut user).await?;
+    }
+    hooks::post_verification(&state, &user).await?;
+    Ok(axum::Json(user))
+}
+
+/// Mails a new verification link to an unverified account: always 202, whether or not the email
+/// has an account, so the answer does not tell which do.
+async fn resend(
+    State(state): State<UsersState>,
+    client: ClientAddr,
+    Json(request): Json<ResendRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .limiter
+        .check("verify_resend", &request.email, client)?;
+    let user = db::find_user_by_email(&state.db, &request.email).await?;
+    if let Some(user) = user.filter(|user| user.is_active && !user.is_verified) {
+        super::mail_token(&state, &user, Purpose::Verify).await?;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
