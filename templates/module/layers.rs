@@ -3,12 +3,12 @@
 
 use axum::{
     extract::{FromRequestParts, Request, State},
+{%- if backend != "jwt" %}
+    http::{HeaderMap, Method, header},
+{%- endif %}
     middleware::Next,
     response::{IntoResponse, Response},
 };
-{%- if backend != "jwt" %}
-use axum::http::{HeaderMap, Method, header};
-{%- endif %}
 
 use super::{UsersState, config::AUTH_EXCLUDE_PATHS, error::ApiError, extract::MaybeUser};
 
