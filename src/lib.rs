@@ -1,0 +1,30 @@
+//! `cargo-users`: a cargo subcommand that generates a user module (registration, email
+//! verification, login/logout, password reset, current user) for Axum + SQLx projects.
+//!
+//! The binary is a thin wrapper around [`cli::run`]. The work is split into:
+//! - [`manifest`]: the declarative manifest of the embedded templates;
+//! - [`choices`], [`prompt`]: backend, database and handlers, from flags, the record or prompts;
+//! - [`project`]: the user's package;
+//! - [`render`], [`plan`], [`deps`], [`edits`]: everything to write, computed in memory first;
+//! - [`writer`]: conflicts, diffs and atomic writes;
+//! - [`record`], the record file `cargo-users.toml`;
+//! - [`ops`]: the commands `new`, `init`, `add-handler` and `list`.
+
+pub mod choices;
+pub mod cli;
+pub mod deps;
+pub mod edits;
+pub mod error;
+pub mod manifest;
+pub mod ops;
+pub mod plan;
+pub mod project;
+pub mod prompt;
+pub mod record;
+pub mod render;
+pub mod timestamp;
+pub mod ui;
+pub mod writer;
+
+/// The tool's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,327 @@
+//! The declarative manifest of templates (`templates/manifest.toml`), embedded in the binary.
+//!
+//! It says which templates each handler, backend and database brings, where they go, which
+//! migrations and dependencies a choice needs and which line wires a handler into the router.
+
+use include_dir::{Dir, include_dir};
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::choices::{Backend, Database};
+use crate::error::{Error, Result};
+
+/// The embedded `templates/` folder.
+pub static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// Name of the manifest inside the templates folder.
+pub const MANIFEST_FILE: &str = "manifest.toml";
+
+/// A dependency as written in the manifest (cargo's syntax: a version string or a table).
+pub type DepTable = IndexMap<String, toml::Value>;
+
+/// The parsed manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Handlers, in the canonical order (the order of the file).
+    #[serde(default)]
+    pub handler: IndexMap<String, HandlerSpec>,
+    /// Files rendered from templates.
+    #[serde(default)]
+    pub file: Vec<FileSpec>,
+    /// SQL migrations rendered from templates.
+    #[serde(default)]
+    pub migration: Vec<MigrationSpec>,
+    /// Dependencies every project gets.
+    #[serde(default)]
+    pub dependencies: DepTable,
+    /// Dependencies per auth backend.
+    #[serde(default)]
+    pub backend: IndexMap<String, DepsSection>,
+    /// Dependencies per database.
+    #[serde(default)]
+    pub db: IndexMap<String, DepsSection>,
+    /// Dependencies in app mode.
+    #[serde(default)]
+    pub app: DepsSection,
+    /// Dev-dependencies every project gets.
+    #[serde(default, rename = "dev-dependencies")]
+    pub dev_dependencies: DepTable,
+}
+
+/// A table holding a `dependencies` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepsSection {
+    /// The dependencies.
+    #[serde(default)]
+    pub dependencies: DepTable,
+}
+
+/// One handler: its routes, the handlers it needs and its router line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandlerSpec {
+    /// One-line description shown in prompts and `list`.
+    pub summary: String,
+    /// Routes it serves, e.g. `POST /login`.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Handlers it needs.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// The line inserted at the `// cargo-users: routes` marker of the generated router.
+    pub router: String,
+    /// Extra dependencies this handler needs (optional).
+    #[serde(default)]
+    pub dependencies: DepTable,
+}
+
+/// Filters of a `[[file]]` or `[[migration]]` entry: it is rendered when every filter it has matches.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    /// At least one of these handlers is installed.
+    pub handlers: Option<Vec<String>>,
+    /// The auth backend is one of these.
+    pub backends: Option<Vec<String>>,
+    /// The database is one of these.
+    pub dbs: Option<Vec<String>>,
+    /// The project is (or is not) in app mode.
+    pub app_mode: Option<bool>,
+}
+
+impl Filters {
+    /// Whether an entry with these filters is rendered for the given choices.
+    pub fn matches(
+        &self,
+        handlers: &[String],
+        backend: Backend,
+        db: Database,
+        app_mode: bool,
+    ) -> bool {
+        self.handlers
+            .as_ref()
+            .is_none_or(|hs| hs.iter().any(|h| handlers.contains(h)))
+            && self
+                .backends
+                .as_ref()
+                .is_none_or(|bs| bs.iter().any(|b| b == backend.as_str()))
+            && self
+                .dbs
+                .as_ref()
+                .is_none_or(|ds| ds.iter().any(|d| d == db.as_str()))
+            && self.app_mode.is_none_or(|m| m == app_mode)
+    }
+}
+
+/// A `[[file]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// Template path, relative to the templates folder.
+    pub template: String,
+    /// Output path, relative to the package root; `{module_dir}` is substituted.
+    pub path: String,
+    /// At least one of these handlers is installed.
+    pub handlers: Option<Vec<String>>,
+    /// The auth backend is one of these.
+    pub backends: Option<Vec<String>>,
+    /// The database is one of these.
+    pub dbs: Option<Vec<String>>,
+    /// The project is (or is not) in app mode.
+    pub app_mode: Option<bool>,
+}
+
+/// A `[[migration]]` entry, written to `migrations/<timestamp>_<name>.sql`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationSpec {
+    /// Template path, relative to the templates folder.
+    pub template: String,
+    /// Migration name (the part after the timestamp).
+    pub name: String,
+    /// At least one of these handlers is installed.
+    pub handlers: Option<Vec<String>>,
+    /// The auth backend is one of these.
+    pub backends: Option<Vec<String>>,
+    /// The database is one of these.
+    pub dbs: Option<Vec<String>>,
+    /// The project is (or is not) in app mode.
+    pub app_mode: Option<bool>,
+}
+
+macro_rules! impl_filters {
+    ($ty:ty) => {
+        impl $ty {
+            /// The filters of this entry.
+            pub fn filters(&self) -> Filters {
+                Filters {
+                    handlers: self.handlers.clone(),
+                    backends: self.backends.clone(),
+                    dbs: self.dbs.clone(),
+                    app_mode: self.app_mode,
+                }
+            }
+        }
+    };
+}
+impl_filters!(FileSpec);
+impl_filters!(MigrationSpec);
+
+impl Manifest {
+    /// Parses the embedded manifest.
+    pub fn embedded() -> Result<Self> {
+        let text = TEMPLATES
+            .get_file(MANIFEST_FILE)
+            .and_then(|f| f.contents_utf8())
+            .ok_or_else(|| Error::failure("templates/manifest.toml is missing from the binary"))?;
+        Self::parse(text)
+    }
+
+    /// Parses a manifest and checks that its handler references are consistent.
+    pub fn parse(text: &str) -> Result<Self> {
+        let manifest: Manifest = toml::from_str(text)
+            .map_err(|e| Error::failure(format!("templates/manifest.toml is invalid: {e}")))?;
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    fn check(&self) -> Result<()> {
+        let known = |name: &String| self.handler.contains_key(name);
+        for (name, spec) in &self.handler {
+            if let Some(bad) = spec.requires.iter().find(|r| !known(r)) {
+                return Err(Error::failure(format!(
+                    "templates/manifest.toml: handler `{name}` requires unknown handler `{bad}`"
+                )));
+            }
+        }
+        let filters = self
+            .file
+            .iter()
+            .map(|f| (&f.template, f.filters()))
+            .chain(self.migration.iter().map(|m| (&m.template, m.filters())));
+        for (template, filters) in filters {
+            if let Some(bad) = filters.handlers.iter().flatten().find(|h| !known(h)) {
+                return Err(Error::failure(format!(
+                    "templates/manifest.toml: `{template}` names unknown handler `{bad}`"
+                )));
+            }
+            if let Some(bad) = filters
+                .backends
+                .iter()
+                .flatten()
+                .find(|b| Backend::parse(b).is_none())
+            {
+                return Err(Error::failure(format!(
+                    "templates/manifest.toml: `{template}` names unknown backend `{bad}`"
+                )));
+            }
+            if let Some(bad) = filters
+                .dbs
+                .iter()
+                .flatten()
+                .find(|d| Database::parse(d).is_none())
+            {
+                return Err(Error::failure(format!(
+                    "templates/manifest.toml: `{template}` names unknown database `{bad}`"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Handler names in canonical order.
+    pub fn handler_names(&self) -> Vec<String> {
+        self.handler.keys().cloned().collect()
+    }
+
+    /// The handler names, comma-separated, for messages.
+    pub fn handler_list(&self) -> String {
+        self.handler
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_manifest_parses_with_handlers_in_file_order() {
+        let m = Manifest::embedded().unwrap();
+        let names = m.handler_names();
+        assert_eq!(
+            &names[..5],
+            [
+                "auth",
+                "register",
+                "verify",
+                "password-reset",
+                "current-user"
+            ]
+        );
+        assert!(!m.file.is_empty());
+        assert!(!m.migration.is_empty());
+        assert!(m.dependencies.contains_key("axum"));
+    }
+
+    #[test]
+    fn every_template_named_by_the_manifest_exists() {
+        let m = Manifest::embedded().unwrap();
+        let named = m
+            .file
+            .iter()
+            .map(|f| &f.template)
+            .chain(m.migration.iter().map(|m| &m.template));
+        for template in named {
+            assert!(
+                TEMPLATES.get_file(template).is_some(),
+                "{template} is named in the manifest but missing"
+            );
+        }
+    }
+
+    #[test]
+    fn every_embedded_template_is_named_by_the_manifest() {
+        let m = Manifest::embedded().unwrap();
+        let mut named: Vec<&str> = m.file.iter().map(|f| f.template.as_str()).collect();
+        named.extend(m.migration.iter().map(|m| m.template.as_str()));
+        for file in crate::render::embedded_templates() {
+            let path = file.path().to_string_lossy().replace('\\', "/");
+            assert!(
+                named.contains(&path.as_str()),
+                "templates/{path} is not named by the manifest"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_required_handler_is_rejected() {
+        let text = r#"
+[handler.a]
+summary = "a"
+router = "x"
+requires = ["zzz"]
+"#;
+        let err = Manifest::parse(text).unwrap_err().to_string();
+        assert!(err.contains("zzz"), "{err}");
+    }
+
+    #[test]
+    fn filters_match_on_every_field() {
+        let f = Filters {
+            handlers: Some(vec!["verify".into()]),
+            backends: Some(vec!["jwt".into()]),
+            dbs: None,
+            app_mode: Some(true),
+        };
+        let hs = vec!["auth".to_string(), "verify".to_string()];
+        assert!(f.matches(&hs, Backend::Jwt, Database::Sqlite, true));
+        assert!(!f.matches(&hs, Backend::Session, Database::Sqlite, true));
+        assert!(!f.matches(&hs, Backend::Jwt, Database::Sqlite, false));
+        assert!(!f.matches(&hs[..1], Backend::Jwt, Database::Sqlite, true));
+    }
+}

@@ -1,0 +1,198 @@
+//! `cargo users init`: generate the user module into an existing package.
+
+use std::path::PathBuf;
+
+use crate::choices::{self, Backend, Database, HandlerSelection};
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::ops::{Outcome, execute, read_record};
+use crate::plan::{self, Mode, PlanOptions};
+use crate::project::{ModuleDir, Project};
+use crate::prompt::{self, Completion, GivenChoices};
+use crate::render::Renderer;
+use crate::timestamp::Timestamp;
+use crate::ui::Ui;
+
+/// Options of `init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Folder the command runs in.
+    pub cwd: PathBuf,
+    /// `--manifest-path`.
+    pub manifest_path: Option<PathBuf>,
+    /// Choices given as flags.
+    pub given: GivenChoices,
+    /// `--module`.
+    pub module: Option<String>,
+    /// How missing choices are completed.
+    pub completion: Completion,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--force`.
+    pub force: bool,
+    /// Time for new migrations (`None`: now).
+    pub now: Option<Timestamp>,
+    /// Secret for a fresh `.env` (`None`: random).
+    pub secret: Option<String>,
+    /// Folder to `cd` into first, in the printed next steps (set by `new`).
+    pub enter_dir: Option<String>,
+}
+
+impl InitOptions {
+    /// Options for a non-interactive run in `cwd` with the given choices.
+    pub fn new(cwd: impl Into<PathBuf>, given: GivenChoices) -> Self {
+        InitOptions {
+            cwd: cwd.into(),
+            manifest_path: None,
+            given,
+            module: None,
+            completion: Completion::Defaults,
+            dry_run: false,
+            force: false,
+            now: None,
+            secret: None,
+            enter_dir: None,
+        }
+    }
+}
+
+/// Runs `init`.
+pub fn run(opts: &InitOptions, ui: &Ui) -> Result<Outcome> {
+    let manifest = Manifest::embedded()?;
+    let renderer = Renderer::new()?;
+    let project = Project::locate(opts.manifest_path.as_deref(), &opts.cwd)?;
+    let previous = read_record(&project)?;
+    if let Some(HandlerSelection::Named(names)) = &opts.given.handlers {
+        choices::check_names(&manifest, names)?;
+    }
+    let module = match (&opts.module, &previous) {
+        (Some(m), _) => ModuleDir::parse(m)?,
+        (None, Some(r)) => ModuleDir::parse(&r.module_dir)?,
+        (None, None) => ModuleDir::default_dir(),
+    };
+    // A second run defaults to the choices recorded by the first.
+    let mut given = opts.given.clone();
+    if let Some(r) = &previous {
+        given.backend = given.backend.or_else(|| Backend::parse(&r.backend));
+        given.db = given.db.or_else(|| Database::parse(&r.database));
+        if given.handlers.is_none() {
+            given.handlers = Some(HandlerSelection::Named(r.handlers.clone()));
+        }
+    }
+    let chosen = prompt::complete(&manifest, given, opts.completion)?;
+    let resolved = choices::resolve(&manifest, &chosen.handlers, &[])?;
+    for (needed, by) in &resolved.added {
+        ui.note(format!("{by} needs {needed}: adding {needed}"));
+    }
+    let app_mode =
+        previous.as_ref().is_some_and(|r| r.app_mode) || project.main_is_hello_world()?;
+    ui.line(format!(
+        "{} user module into {} (backend {}, database {}, handlers {}{})",
+        if opts.dry_run {
+            "Planning the"
+        } else {
+            "Generating the"
+        },
+        project.package,
+        chosen.backend,
+        chosen.db,
+        resolved.handlers.join(","),
+        if app_mode { ", app mode" } else { "" }
+    ));
+    let plan_opts = PlanOptions {
+        backend: chosen.backend,
+        db: chosen.db,
+        handlers: resolved.handlers,
+        module,
+        app_mode,
+        mode: Mode::Init,
+        previous,
+        now: opts.now,
+        secret: opts.secret.clone(),
+    };
+    let plan = plan::build(&project, &manifest, &renderer, &plan_opts)?;
+    let outcome = execute(&project.root, plan, opts.force, opts.dry_run, ui)?;
+    if opts.dry_run {
+        return Ok(outcome);
+    }
+    if !outcome.wrote {
+        ui.line(format!(
+            "nothing to do: {} is already set up with these choices",
+            project.package
+        ));
+        return Ok(outcome);
+    }
+    ui.next_steps(&next_steps(
+        &project,
+        &plan_opts,
+        &outcome,
+        opts.enter_dir.as_deref(),
+    ));
+    Ok(outcome)
+}
+
+/// The lines that wire the router into a `main` the tool did not write.
+pub fn wiring_lines(crate_name: &str, module: &str) -> [String; 2] {
+    [
+        format!("let state = {crate_name}::{module}::UsersState::from_env().await?;"),
+        format!("let app = Router::new().merge({crate_name}::{module}::router(state));"),
+    ]
+}
+
+pub(crate) fn next_steps(
+    project: &Project,
+    opts: &PlanOptions,
+    outcome: &Outcome,
+    enter_dir: Option<&str>,
+) -> Vec<String> {
+    let mut steps = Vec::new();
+    let created_env = outcome
+        .changes
+        .iter()
+        .any(|c| c.path == ".env" && c.action.writes());
+    if created_env {
+        steps.push(
+            ".env holds DATABASE_URL, USERS_SECRET (fresh random), BIND_ADDR and APP_URL; \
+             set SMTP_URL there to send real mails (they go to the log otherwise)"
+                .to_string(),
+        );
+    } else {
+        steps.push(
+            "set DATABASE_URL, USERS_SECRET (at least 32 bytes), BIND_ADDR, APP_URL and \
+             optionally SMTP_URL in the environment or .env (see .env.example)"
+                .to_string(),
+        );
+    }
+    if opts.db != Database::Sqlite {
+        steps.push(format!(
+            "create the {} database named in DATABASE_URL",
+            opts.db.summary()
+        ));
+    }
+    if !opts.app_mode {
+        let [a, b] = wiring_lines(&project.crate_name, &opts.module.name);
+        steps.push(format!(
+            "wire the router into your async main (src/main.rs), e.g.:\n      {a}\n      {b}"
+        ));
+    }
+    let run = if opts.app_mode {
+        "cargo run        # serves the API on http://127.0.0.1:3000"
+    } else {
+        "cargo run"
+    };
+    match enter_dir {
+        Some(dir) => steps.push(format!("cd {dir} && {run}")),
+        None => steps.push(run.to_string()),
+    }
+    steps.push("cargo test       # runs the generated tests in tests/".to_string());
+    steps
+}
+
+/// The usage error for a missing package, reused by the other commands.
+pub fn not_initialized(project: &Project) -> Error {
+    Error::failure(format!(
+        "{} is not set up by cargo-users (no cargo-users.toml in {}); run `cargo users init` first",
+        project.package,
+        project.root.display()
+    ))
+}

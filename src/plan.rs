@@ -1,0 +1,389 @@
+//! The in-memory plan: every file to write with its contents, computed before anything is
+//! written. Generated files come from the manifest's templates; edits of the user's files
+//! (`Cargo.toml`, the library root, `.gitignore`, `.env`) and the record complete it.
+
+use std::collections::BTreeMap;
+
+use crate::choices::{Backend, Database};
+use crate::deps;
+use crate::edits;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::project::{ModuleDir, Project};
+use crate::record::{self, RECORD_FILE, Record};
+use crate::render::{Context, Renderer};
+use crate::timestamp::Timestamp;
+
+/// Template of the generated router, which holds the routes marker.
+pub const ROUTER_TEMPLATE: &str = "module/mod.rs";
+/// Template of the handlers module, which holds the handlers marker.
+pub const HANDLERS_TEMPLATE: &str = "module/handlers/mod.rs";
+/// Marker above which a handler's router line is inserted.
+pub const ROUTES_MARKER: &str = "// cargo-users: routes";
+/// Marker above which a handler's `pub mod` line is inserted.
+pub const HANDLERS_MARKER: &str = "// cargo-users: handlers";
+
+/// What the plan is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `init`: every file that exists and differs is a conflict (unless `--force`).
+    Init,
+    /// `add-handler`: files the user did not touch are updated, edited ones are kept when the
+    /// change does not concern them or receive marker insertions.
+    AddHandler {
+        /// Handlers installed before.
+        previous: Vec<String>,
+    },
+}
+
+/// Everything a plan is computed from.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// The auth backend.
+    pub backend: Backend,
+    /// The database.
+    pub db: Database,
+    /// Installed handlers after resolution, in manifest order.
+    pub handlers: Vec<String>,
+    /// The module folder.
+    pub module: ModuleDir,
+    /// Whether a runnable `src/main.rs` is generated.
+    pub app_mode: bool,
+    /// `init` or `add-handler`.
+    pub mode: Mode,
+    /// The record found on disk, if any.
+    pub previous: Option<Record>,
+    /// The time new migrations are stamped with (`None`: now).
+    pub now: Option<Timestamp>,
+    /// The secret written to a fresh `.env` (`None`: random from the OS).
+    pub secret: Option<String>,
+}
+
+/// How the writer treats a planned file that exists on disk with other contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    /// A generated file: a conflict, except as `add-handler` allows (see [`Previous`]).
+    Generated {
+        /// The template it comes from.
+        template: String,
+        /// What `add-handler` knows about the file before the change.
+        previous: Option<Previous>,
+        /// Replacing the `cargo new` hello world is not a conflict.
+        replaces_hello_world: bool,
+    },
+    /// An edit computed from the file's current contents (or the tool's record): never a
+    /// conflict.
+    Edit,
+    /// Written only when absent (`.env`); never hashed.
+    CreateOnly,
+}
+
+/// What `add-handler` knows about a generated file before the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Previous {
+    /// The hash recorded in `cargo-users.toml`, if any.
+    pub recorded_hash: Option<String>,
+    /// The file as the old choices render it, if it was rendered then.
+    pub old_rendering: Option<String>,
+    /// Lines to insert at a marker when the user edited the file.
+    pub insertion: Option<Insertion>,
+}
+
+/// Lines to insert above a marker comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Insertion {
+    /// The marker, compared after trimming.
+    pub marker: String,
+    /// The lines to insert, without indentation (the marker's is used).
+    pub lines: Vec<String>,
+}
+
+/// One file of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// Path relative to the package root, with `/`.
+    pub path: String,
+    /// The full contents to write.
+    pub contents: String,
+    /// How an existing, differing file is treated.
+    pub policy: Policy,
+}
+
+/// The plan: files in the order they are reported.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Every planned file.
+    pub files: Vec<PlannedFile>,
+    /// The record that will be written.
+    pub record: Record,
+    /// Dependencies added to `Cargo.toml`.
+    pub deps_added: Vec<String>,
+    /// Existing dependencies that got features.
+    pub deps_updated: Vec<String>,
+}
+
+impl Plan {
+    /// Path to contents, for every planned file.
+    pub fn contents(&self) -> BTreeMap<&str, &str> {
+        self.files
+            .iter()
+            .map(|f| (f.path.as_str(), f.contents.as_str()))
+            .collect()
+    }
+
+    /// The planned file at `path`.
+    pub fn get(&self, path: &str) -> Option<&PlannedFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+}
+
+/// Computes the plan for `opts` against the package as it is on disk.
+pub fn build(
+    project: &Project,
+    manifest: &Manifest,
+    renderer: &Renderer,
+    opts: &PlanOptions,
+) -> Result<Plan> {
+    let module_dir = opts.module.dir();
+    let ctx = Context::new(
+        &project.package,
+        &project.crate_name,
+        &opts.module.name,
+        opts.backend,
+        opts.db,
+        &opts.handlers,
+        opts.app_mode,
+    );
+    let old = match &opts.mode {
+        Mode::Init => None,
+        Mode::AddHandler { previous } => Some(previous.clone()),
+    };
+    let old_ctx = old.as_ref().map(|hs| Context {
+        handlers: hs.clone(),
+        ..ctx.clone()
+    });
+    let added: Vec<String> = opts
+        .handlers
+        .iter()
+        .filter(|h| old.as_ref().is_some_and(|o| !o.contains(h)))
+        .cloned()
+        .collect();
+    let recorded = |path: &str| {
+        opts.previous
+            .as_ref()
+            .and_then(|r| r.files.get(path).cloned())
+    };
+
+    let mut files = Vec::new();
+    let mut hashes = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for spec in &manifest.file {
+        let filters = spec.filters();
+        if !filters.matches(&opts.handlers, opts.backend, opts.db, opts.app_mode) {
+            continue;
+        }
+        let path = spec.path.replace("{module_dir}", &module_dir);
+        if !seen.insert(path.clone()) {
+            return Err(Error::failure(format!(
+                "templates/manifest.toml renders {path} twice for these choices"
+            )));
+        }
+        let contents = renderer.render(&spec.template, &ctx)?;
+        let previous = match &old_ctx {
+            None => None,
+            Some(old_ctx) => {
+                let old_hs = &old_ctx.handlers;
+                let old_rendering = if filters.matches(old_hs, opts.backend, opts.db, opts.app_mode)
+                {
+                    Some(renderer.render(&spec.template, old_ctx)?)
+                } else {
+                    None
+                };
+                Some(Previous {
+                    recorded_hash: recorded(&path),
+                    old_rendering,
+                    insertion: insertion(manifest, &spec.template, &added),
+                })
+            }
+        };
+        hashes.insert(path.clone(), record::hash(&contents));
+        files.push(PlannedFile {
+            path: path.clone(),
+            contents,
+            policy: Policy::Generated {
+                template: spec.template.clone(),
+                previous,
+                replaces_hello_world: path == "src/main.rs",
+            },
+        });
+    }
+
+    // Migrations: reuse recorded timestamps, stamp new ones after every existing migration.
+    let mut migrations = BTreeMap::new();
+    let mut next = next_timestamp(project, opts)?;
+    for spec in &manifest.migration {
+        if !spec
+            .filters()
+            .matches(&opts.handlers, opts.backend, opts.db, opts.app_mode)
+        {
+            continue;
+        }
+        let recorded_ts = opts
+            .previous
+            .as_ref()
+            .and_then(|r| r.migrations.get(&spec.name).cloned());
+        let stamp = match recorded_ts {
+            Some(ts) => ts,
+            None => {
+                let ts = next.to_string();
+                next = next.next();
+                ts
+            }
+        };
+        let path = format!("migrations/{stamp}_{}.sql", spec.name);
+        migrations.insert(spec.name.clone(), stamp);
+        let frozen = matches!(opts.mode, Mode::AddHandler { .. }) && recorded(&path).is_some();
+        if frozen {
+            // A migration that may have run is never rewritten: sqlx checksums it.
+            if let Some(h) = recorded(&path) {
+                hashes.insert(path, h);
+            }
+            continue;
+        }
+        let contents = renderer.render(&spec.template, &ctx)?;
+        let previous = old_ctx.as_ref().map(|_| Previous {
+            recorded_hash: recorded(&path),
+            old_rendering: None,
+            insertion: None,
+        });
+        hashes.insert(path.clone(), record::hash(&contents));
+        files.push(PlannedFile {
+            path,
+            contents,
+            policy: Policy::Generated {
+                template: spec.template.clone(),
+                previous,
+                replaces_hello_world: false,
+            },
+        });
+    }
+
+    // The module goes into the library target.
+    let lib = project.read(&project.lib_path)?;
+    files.push(PlannedFile {
+        path: project.lib_path.clone(),
+        contents: edits::declare_module(lib.as_deref(), &opts.module.name, &project.package),
+        policy: Policy::Edit,
+    });
+
+    // Dependencies.
+    let cargo_toml = project.read("Cargo.toml")?.unwrap_or_default();
+    let requests = deps::requests(
+        manifest,
+        opts.backend,
+        opts.db,
+        &opts.handlers,
+        opts.app_mode,
+    );
+    let outcome = deps::apply(&cargo_toml, &requests)?;
+    files.push(PlannedFile {
+        path: "Cargo.toml".to_string(),
+        contents: outcome.text,
+        policy: Policy::Edit,
+    });
+
+    if project.read(".env")?.is_none() {
+        let secret = match &opts.secret {
+            Some(s) => s.clone(),
+            None => edits::random_secret()?,
+        };
+        files.push(PlannedFile {
+            path: ".env".to_string(),
+            contents: edits::dotenv(opts.db, &project.package, &secret),
+            policy: Policy::CreateOnly,
+        });
+    }
+    let gitignore = project.read(".gitignore")?;
+    files.push(PlannedFile {
+        path: ".gitignore".to_string(),
+        contents: edits::gitignore(gitignore.as_deref(), opts.db),
+        policy: Policy::Edit,
+    });
+
+    let record = Record {
+        tool_version: crate::VERSION.to_string(),
+        backend: opts.backend.as_str().to_string(),
+        database: opts.db.as_str().to_string(),
+        module_dir,
+        app_mode: opts.app_mode,
+        handlers: opts.handlers.clone(),
+        migrations,
+        files: hashes,
+    };
+    files.push(PlannedFile {
+        path: RECORD_FILE.to_string(),
+        contents: record.render(),
+        policy: Policy::Edit,
+    });
+
+    Ok(Plan {
+        files,
+        record,
+        deps_added: outcome.added,
+        deps_updated: outcome.updated,
+    })
+}
+
+/// The marker insertion `add-handler` applies to an edited marker file.
+fn insertion(manifest: &Manifest, template: &str, added: &[String]) -> Option<Insertion> {
+    let (marker, lines): (&str, Vec<String>) = match template {
+        ROUTER_TEMPLATE => (
+            ROUTES_MARKER,
+            added
+                .iter()
+                .filter_map(|h| manifest.handler.get(h).map(|s| s.router.clone()))
+                .collect(),
+        ),
+        HANDLERS_TEMPLATE => (
+            HANDLERS_MARKER,
+            added
+                .iter()
+                .map(|h| format!("pub mod {};", h.replace('-', "_")))
+                .collect(),
+        ),
+        _ => return None,
+    };
+    Some(Insertion {
+        marker: marker.to_string(),
+        lines,
+    })
+}
+
+/// The timestamp for the first new migration: now, or later than every migration on disk and
+/// in the record.
+fn next_timestamp(project: &Project, opts: &PlanOptions) -> Result<Timestamp> {
+    let mut next = opts.now.unwrap_or_else(Timestamp::now);
+    let mut bump = |stamp: &str| {
+        if let Some(t) = Timestamp::parse(stamp)
+            && t >= next
+        {
+            next = t.next();
+        }
+    };
+    if let Some(r) = &opts.previous {
+        r.migrations.values().for_each(|s| bump(s));
+    }
+    let dir = project.path("migrations");
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+                bump(&digits);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(dir, e)),
+    }
+    Ok(next)
+}

@@ -1,0 +1,281 @@
+//! The user's Cargo package: where it is, its name, its library target and whether its
+//! `main.rs` is still the `cargo new` hello world.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The `src/main.rs` that `cargo new` writes.
+pub const HELLO_WORLD: &str = "fn main() {\n    println!(\"Hello, world!\");\n}\n";
+
+/// The package the tool works on.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Folder holding `Cargo.toml`.
+    pub root: PathBuf,
+    /// Path of `Cargo.toml`.
+    pub manifest_path: PathBuf,
+    /// The package name.
+    pub package: String,
+    /// The library crate's Rust identifier.
+    pub crate_name: String,
+    /// The library root, relative to `root` (`src/lib.rs` unless `[lib] path` says otherwise).
+    pub lib_path: String,
+}
+
+impl Project {
+    /// Finds the package: `manifest_path` when given, else the nearest `Cargo.toml` from `cwd`
+    /// upward.
+    pub fn locate(manifest_path: Option<&Path>, cwd: &Path) -> Result<Self> {
+        let manifest_path = match manifest_path {
+            Some(p) => {
+                let p = if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    cwd.join(p)
+                };
+                if p.is_dir() {
+                    p.join("Cargo.toml")
+                } else {
+                    p
+                }
+            }
+            None => find_manifest(cwd).ok_or_else(|| {
+                Error::failure(format!(
+                    "could not find Cargo.toml in {} or any parent folder; run this inside a \
+                     Cargo package, pass --manifest-path, or create one with `cargo users new <name>`",
+                    cwd.display()
+                ))
+            })?,
+        };
+        let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::failure(format!(
+                    "{} does not exist: not a Cargo package",
+                    manifest_path.display()
+                ))
+            } else {
+                Error::io(&manifest_path, e)
+            }
+        })?;
+        let root = manifest_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_manifest_text(&text, root, manifest_path)
+    }
+
+    fn from_manifest_text(text: &str, root: PathBuf, manifest_path: PathBuf) -> Result<Self> {
+        let manifest = cargo_toml::Manifest::from_slice(text.as_bytes()).map_err(|e| {
+            Error::failure(format!("{} is not valid: {e}", manifest_path.display()))
+        })?;
+        let Some(package) = manifest.package.as_ref() else {
+            return Err(if manifest.workspace.is_some() {
+                Error::failure(format!(
+                    "{} is a workspace root without a [package]; run this inside a member \
+                     package or pass --manifest-path <member>/Cargo.toml",
+                    manifest_path.display()
+                ))
+            } else {
+                Error::failure(format!(
+                    "{} has no [package] section: not a Cargo package",
+                    manifest_path.display()
+                ))
+            });
+        };
+        let name = package.name.clone();
+        let lib = manifest.lib.as_ref();
+        let crate_name = lib
+            .and_then(|l| l.name.clone())
+            .unwrap_or_else(|| name.replace('-', "_"));
+        let lib_path = lib
+            .and_then(|l| l.path.clone())
+            .unwrap_or_else(|| "src/lib.rs".to_string())
+            .replace('\\', "/");
+        Ok(Project {
+            root,
+            manifest_path,
+            package: name,
+            crate_name,
+            lib_path,
+        })
+    }
+
+    /// Absolute path of a file given relative to the package root.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// Reads a file relative to the package root; `None` when it does not exist.
+    pub fn read(&self, relative: &str) -> Result<Option<String>> {
+        read_optional(&self.path(relative))
+    }
+
+    /// Whether `src/main.rs` is still the hello world of `cargo new`.
+    pub fn main_is_hello_world(&self) -> Result<bool> {
+        Ok(self
+            .read("src/main.rs")?
+            .is_some_and(|text| is_hello_world(&text)))
+    }
+}
+
+/// Reads a file; `None` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn find_manifest(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join("Cargo.toml"))
+        .find(|p| p.is_file())
+}
+
+/// Whether `text` is the `cargo new` hello world, ignoring trailing whitespace.
+pub fn is_hello_world(text: &str) -> bool {
+    fn normalize(s: &str) -> Vec<&str> {
+        let mut lines: Vec<&str> = s.lines().map(str::trim_end).collect();
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        lines
+    }
+    normalize(text) == normalize(HELLO_WORLD)
+}
+
+/// The module folder chosen with `--module`: a direct child of `src/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleDir {
+    /// The module's name, e.g. `users`.
+    pub name: String,
+}
+
+impl ModuleDir {
+    /// The default, `src/users`.
+    pub fn default_dir() -> Self {
+        ModuleDir {
+            name: "users".to_string(),
+        }
+    }
+
+    /// Parses `--module`: `src/<name>` where `<name>` is a Rust identifier.
+    pub fn parse(arg: &str) -> Result<Self> {
+        let bad = || {
+            Error::usage(format!(
+                "--module must be a folder directly under src/ named like a Rust module \
+                 (e.g. src/users), not `{arg}`"
+            ))
+        };
+        let parts: Vec<String> = Path::new(arg)
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .map(|c| match c {
+                Component::Normal(s) => s.to_str().map(str::to_string).ok_or_else(bad),
+                _ => Err(bad()),
+            })
+            .collect::<Result<_>>()?;
+        match parts.as_slice() {
+            [src, name] if src == "src" && is_identifier(name) => {
+                Ok(ModuleDir { name: name.clone() })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// The folder relative to the package root, e.g. `src/users`.
+    pub fn dir(&self) -> String {
+        format!("src/{}", self.name)
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe",
+    "use", "where", "while", "lib", "main", "bin", "abstract", "become", "box", "do", "final",
+    "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+];
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name != "_"
+        && !KEYWORDS.contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_world_tolerates_trailing_whitespace() {
+        assert!(is_hello_world(HELLO_WORLD));
+        assert!(is_hello_world(
+            "fn main() {  \r\n    println!(\"Hello, world!\");\r\n}\n\n"
+        ));
+        assert!(!is_hello_world("fn main() {\n    println!(\"Hi\");\n}\n"));
+        assert!(!is_hello_world(""));
+    }
+
+    #[test]
+    fn module_must_be_a_direct_child_of_src() {
+        assert_eq!(ModuleDir::parse("src/users").unwrap().name, "users");
+        assert_eq!(
+            ModuleDir::parse("./src/accounts/").unwrap().name,
+            "accounts"
+        );
+        for bad in [
+            "users",
+            "src",
+            "src/a/b",
+            "lib/users",
+            "/src/users",
+            "src/Users",
+            "src/my-users",
+            "src/mod",
+            "../src/users",
+        ] {
+            let err = ModuleDir::parse(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_workspace_root_without_package_is_refused() {
+        let err = Project::from_manifest_text(
+            "[workspace]\nmembers = [\"a\"]\n",
+            PathBuf::from("/x"),
+            PathBuf::from("/x/Cargo.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("workspace root"), "{err}");
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn crate_name_comes_from_lib_name_or_package_name() {
+        let p = Project::from_manifest_text(
+            "[package]\nname = \"my-app\"\nversion = \"0.1.0\"\n",
+            PathBuf::from("/x"),
+            PathBuf::from("/x/Cargo.toml"),
+        )
+        .unwrap();
+        assert_eq!(p.crate_name, "my_app");
+        assert_eq!(p.lib_path, "src/lib.rs");
+        let p = Project::from_manifest_text(
+            "[package]\nname = \"my-app\"\nversion = \"0.1.0\"\n[lib]\nname = \"core_lib\"\npath = \"src/core.rs\"\n",
+            PathBuf::from("/x"),
+            PathBuf::from("/x/Cargo.toml"),
+        )
+        .unwrap();
+        assert_eq!(p.crate_name, "core_lib");
+        assert_eq!(p.lib_path, "src/core.rs");
+    }
+}

@@ -1,0 +1,161 @@
+//! Rendering the embedded templates with Tera.
+
+use include_dir::File;
+use serde::Serialize;
+
+use crate::choices::{Backend, Database};
+use crate::error::{Error, Result};
+use crate::manifest::{MANIFEST_FILE, TEMPLATES};
+
+/// The variables every template sees (all always defined).
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    /// The package name.
+    pub package: String,
+    /// The library crate's Rust identifier.
+    pub crate_name: String,
+    /// The module name, e.g. `users`.
+    pub module: String,
+    /// The module folder, e.g. `src/users`.
+    pub module_dir: String,
+    /// `session`, `jwt` or `jwt-cookie`.
+    pub backend: String,
+    /// `sqlite`, `postgres` or `mysql`.
+    pub db: String,
+    /// Installed handlers, in manifest order.
+    pub handlers: Vec<String>,
+    /// Whether a runnable `src/main.rs` is generated.
+    pub app_mode: bool,
+    /// Version of cargo-users.
+    pub tool_version: String,
+}
+
+impl Context {
+    /// Builds the context for these choices.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        package: &str,
+        crate_name: &str,
+        module: &str,
+        backend: Backend,
+        db: Database,
+        handlers: &[String],
+        app_mode: bool,
+    ) -> Self {
+        Context {
+            package: package.to_string(),
+            crate_name: crate_name.to_string(),
+            module: module.to_string(),
+            module_dir: format!("src/{module}"),
+            backend: backend.as_str().to_string(),
+            db: db.as_str().to_string(),
+            handlers: handlers.to_vec(),
+            app_mode,
+            tool_version: crate::VERSION.to_string(),
+        }
+    }
+}
+
+/// Every embedded template file (everything under `templates/` but the manifest).
+pub fn embedded_templates() -> Vec<&'static File<'static>> {
+    fn walk(dir: &'static include_dir::Dir<'static>, out: &mut Vec<&'static File<'static>>) {
+        out.extend(dir.files());
+        for sub in dir.dirs() {
+            walk(sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&TEMPLATES, &mut out);
+    out.retain(|f| f.path().to_str() != Some(MANIFEST_FILE));
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    out
+}
+
+/// A Tera instance holding every embedded template, strict about undefined variables.
+pub struct Renderer {
+    tera: tera::Tera,
+}
+
+impl Renderer {
+    /// Loads every embedded template.
+    pub fn new() -> Result<Self> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        let mut templates = Vec::new();
+        for file in embedded_templates() {
+            let name = file.path().to_string_lossy().replace('\\', "/");
+            let text = file
+                .contents_utf8()
+                .ok_or_else(|| Error::failure(format!("template {name} is not UTF-8")))?;
+            templates.push((name, text));
+        }
+        tera.add_raw_templates(templates)
+            .map_err(|e| Error::failure(format!("a template does not parse: {}", chain(&e))))?;
+        Ok(Renderer { tera })
+    }
+
+    /// Renders one template.
+    pub fn render(&self, template: &str, context: &Context) -> Result<String> {
+        let ctx = tera::Context::from_serialize(context)
+            .map_err(|e| Error::failure(format!("template context: {e}")))?;
+        self.tera
+            .render(template, &ctx)
+            .map_err(|e| Error::failure(format!("rendering {template} failed: {}", chain(&e))))
+    }
+}
+
+/// A Tera error with all its causes, since the top-level message alone rarely says what failed.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::choices::{DEFAULT_HANDLERS, HandlerSelection, resolve};
+    use crate::manifest::Manifest;
+
+    #[test]
+    fn every_template_renders_for_every_backend_database_and_handler_set() {
+        let m = Manifest::embedded().unwrap();
+        let r = Renderer::new().unwrap();
+        let sets = [
+            resolve(&m, &HandlerSelection::defaults(), &[])
+                .unwrap()
+                .handlers,
+            resolve(&m, &HandlerSelection::All, &[]).unwrap().handlers,
+        ];
+        assert_eq!(sets[0].len(), DEFAULT_HANDLERS.len());
+        for backend in Backend::ALL {
+            for db in Database::ALL {
+                for handlers in &sets {
+                    for app_mode in [false, true] {
+                        let ctx = Context::new(
+                            "demo-app", "demo_app", "users", backend, db, handlers, app_mode,
+                        );
+                        for file in embedded_templates() {
+                            let name = file.path().to_string_lossy().replace('\\', "/");
+                            if let Err(e) = r.render(&name, &ctx) {
+                                panic!("{backend}/{db}/{handlers:?}/app={app_mode}: {e}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn undefined_variables_are_errors() {
+        let mut tera = tera::Tera::default();
+        tera.add_raw_template("t", "{{ nope }}").unwrap();
+        assert!(tera.render("t", &tera::Context::new()).is_err());
+    }
+}
