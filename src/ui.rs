@@ -50,7 +50,11 @@ impl Ui {
 
     /// Prints one line per file that is written, kept or unchanged.
     pub fn changes(&self, changes: &[Change], dry_run: bool) {
-        for c in changes {
+        let unchanged = changes
+            .iter()
+            .filter(|c| c.action == Action::Unchanged)
+            .count();
+        for c in changes.iter().filter(|c| c.action != Action::Unchanged) {
             let (word, path) = match &c.action {
                 Action::Create if dry_run => (style("would create").green(), &c.path),
                 Action::Create => (style("created").green(), &c.path),
@@ -59,10 +63,16 @@ impl Ui {
                 Action::InsertAtMarker if dry_run => (style("would insert into").yellow(), &c.path),
                 Action::InsertAtMarker => (style("inserted into").yellow(), &c.path),
                 Action::KeepEdited => (style("kept (edited)").dim(), &c.path),
-                Action::Unchanged => (style("unchanged").dim(), &c.path),
+                Action::Unchanged => continue,
                 Action::Conflict(_) => (style("conflict").red(), &c.path),
             };
             self.line(format!("  {word:>12} {path}"));
+        }
+        if unchanged > 0 {
+            self.line(format!(
+                "  {} {unchanged} other file(s) already up to date",
+                style(format!("{:>12}", "unchanged")).dim()
+            ));
         }
     }
 
