@@ -7,8 +7,9 @@ use std::{net::SocketAddr, process::ExitCode};
 
 use axum::{Router, middleware};
 use clap::{Parser, Subcommand};
-use {{ crate_name }}::{{ module }}::{self, UsersState, error::not_found, layers::require_auth};
 use tracing_subscriber::EnvFilter;
+
+use {{ crate_name }}::{{ module }}::{self, UsersState, error::not_found, layers::require_auth};
 
 #[derive(Parser)]
 #[command(version, about)]

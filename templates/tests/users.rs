@@ -1,1 +1,25 @@
-// placeholder for tests/users.rs ({{ module }}, {{ backend }}, {{ db }})
+//! Tests of the user system: every installed route, driven through the router against a fresh
+//! {% if db == "sqlite" %}SQLite database file{% else %}database{% endif %} per test, with mails caught in memory.
+
+#[path = "users/support.rs"]
+mod support;
+{% if "auth" in handlers %}
+#[path = "users/auth.rs"]
+mod auth;
+{%- endif %}
+{%- if "current-user" in handlers %}
+#[path = "users/current_user.rs"]
+mod current_user;
+{%- endif %}
+{%- if "password-reset" in handlers %}
+#[path = "users/password_reset.rs"]
+mod password_reset;
+{%- endif %}
+{%- if "register" in handlers %}
+#[path = "users/register.rs"]
+mod register;
+{%- endif %}
+{%- if "verify" in handlers %}
+#[path = "users/verify.rs"]
+mod verify;
+{%- endif %}

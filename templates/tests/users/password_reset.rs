@@ -1,1 +1,121 @@
-// placeholder for tests/users/password_reset.rs ({{ module }}, {{ backend }}, {{ db }})
+//! `POST /forgot-password` and `POST /reset-password`.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use {{ crate_name }}::{{ module }}::{
+    db,
+    tokens::{self, Purpose},
+};
+
+use crate::support::{PASSWORD, app};
+
+const NEW_PASSWORD: &str = "a brand new password";
+
+#[tokio::test]
+async fn forgot_password_is_202_for_unknown_emails_and_mails_nothing() {
+    let app = app().await;
+    app.post("/forgot-password", json!({ "email": "nobody@example.com" }))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(app.mails_to("nobody@example.com"), 0);
+}
+
+#[tokio::test]
+async fn the_reset_link_sets_a_new_password_once() {
+    let app = app().await;
+    let user = app.create_user("ada@example.com", true, true).await;
+    app.post("/forgot-password", json!({ "email": "ADA@example.com" }))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    let token = app.mailed_token("ada@example.com", "/reset-password").await;
+    let reset = json!({ "token": token, "password": NEW_PASSWORD });
+    let response = app.post("/reset-password", reset).await;
+    response.assert_status(StatusCode::OK);
+    assert_eq!(response.body["id"], user.id.to_string());
+    let again = json!({ "token": token, "password": "yet another one" });
+    app.post("/reset-password", again)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+{%- if "auth" in handlers %}
+    let old_password = json!({ "email": "ada@example.com", "password": PASSWORD });
+    app.post("/login", old_password)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    app.login("ada@example.com", NEW_PASSWORD).await;
+{%- else %}
+    let _ = PASSWORD;
+{%- endif %}
+}
+{%- if "auth" in handlers %}
+
+#[tokio::test]
+async fn a_reset_revokes_every_session_of_the_user() {
+    let app = app().await;
+    let (_, credential) = app.logged_in_user("ada@example.com").await;
+    app.post("/forgot-password", json!({ "email": "ada@example.com" }))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    let token = app.mailed_token("ada@example.com", "/reset-password").await;
+    app.post(
+        "/reset-password",
+        json!({ "token": token, "password": NEW_PASSWORD }),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    app.post_as("/logout", json!({}), &credential)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+}
+{%- endif %}
+
+#[tokio::test]
+async fn a_bad_new_password_is_422_and_does_not_spend_the_token() {
+    let app = app().await;
+    app.create_user("ada@example.com", true, true).await;
+    app.post("/forgot-password", json!({ "email": "ada@example.com" }))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    let token = app.mailed_token("ada@example.com", "/reset-password").await;
+    app.post(
+        "/reset-password",
+        json!({ "token": token, "password": "short" }),
+    )
+    .await
+    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "password_too_short");
+    app.post(
+        "/reset-password",
+        json!({ "token": token, "password": NEW_PASSWORD }),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn expired_and_foreign_purpose_tokens_are_400() {
+    let app = app().await;
+    let user = app.create_user("ada@example.com", true, true).await;
+    let (expired, expired_hash) = tokens::generate();
+    let past = db::now() - chrono::Duration::minutes(1);
+    db::insert_token(&app.state.db, user.id, Purpose::Reset, &expired_hash, past)
+        .await
+        .unwrap();
+    app.post(
+        "/reset-password",
+        json!({ "token": expired, "password": NEW_PASSWORD }),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+    let (verify, verify_hash) = tokens::generate();
+    let later = db::now() + chrono::Duration::hours(1);
+    db::insert_token(&app.state.db, user.id, Purpose::Verify, &verify_hash, later)
+        .await
+        .unwrap();
+    app.post(
+        "/reset-password",
+        json!({ "token": verify, "password": NEW_PASSWORD }),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+}

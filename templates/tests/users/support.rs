@@ -1,1 +1,301 @@
-// placeholder for tests/users/support.rs ({{ module }}, {{ backend }}, {{ db }})
+//! A test application: the router over a fresh database, an in-memory outbox, and helpers to send
+//! requests and log in.
+
+// Not every set of handlers uses every helper.
+#![allow(dead_code)]
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use {{ crate_name }}::{{ module }}::{
+    self, UsersState,
+    config::{Config, RateLimits},
+    db::{self, NewUser},
+    mail::Mailer,
+    model::User,
+};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Method, Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// A password that passes validation.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The router and its state over a database of its own.
+pub struct TestApp {
+    /// What the routes share, for direct database access.
+    pub state: UsersState,
+    router: Router,
+    database: PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.database.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The answer to a test request.
+pub struct TestResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body as JSON (`Value::Null` when empty).
+    pub body: Value,
+}
+
+impl TestResponse {
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn assert_status(&self, expected: StatusCode) -> &Self {
+        assert_eq!(self.status, expected, "body: {}", self.body);
+        self
+    }
+
+    /// Asserts an error answer: the status and the `code` of the JSON error body.
+    #[track_caller]
+    pub fn assert_error(&self, expected: StatusCode, code: &str) {
+        self.assert_status(expected);
+        assert_eq!(
+            self.body["status_code"],
+            expected.as_u16(),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert!(self.body["detail"].is_string(), "body: {}", self.body);
+    }
+}
+
+/// How a logged-in client proves who it is.
+#[derive(Clone, Debug)]
+pub struct Credential(pub (header::HeaderName, String));
+
+impl Credential {
+    /// The credential from a `POST /login` answer.
+    #[track_caller]
+    pub fn from_login(response: &TestResponse) -> Self {
+{%- if backend == "jwt" %}
+        let token = response.body["access_token"]
+            .as_str()
+            .expect("an access token in the body");
+        Self((header::AUTHORIZATION, format!("Bearer {token}")))
+{%- else %}
+        let cookie = response
+            .headers
+            .get(header::SET_COOKIE)
+            .and_then(|value| value.to_str().ok())
+            .expect("a Set-Cookie header");
+        let pair = cookie.split(';').next().unwrap_or_default();
+        Self((header::COOKIE, pair.to_owned()))
+{%- endif %}
+    }
+
+    /// A credential that carries `token` the way this backend's credentials travel.
+    pub fn raw(token: &str) -> Self {
+{%- if backend == "jwt" %}
+        Self((header::AUTHORIZATION, format!("Bearer {token}")))
+{%- elif backend == "session" %}
+        let name = {{ module }}::config::SESSION_COOKIE;
+        Self((header::COOKIE, format!("{name}={token}")))
+{%- else %}
+        let name = {{ module }}::config::ACCESS_TOKEN_COOKIE;
+        Self((header::COOKIE, format!("{name}={token}")))
+{%- endif %}
+    }
+}
+
+/// A test application with the default rate limits.
+pub async fn app() -> TestApp {
+    app_with_limits(RateLimits::default()).await
+}
+
+/// A test application with these rate limits.
+pub async fn app_with_limits(rate_limits: RateLimits) -> TestApp {
+    let database = std::env::temp_dir().join(format!("users-test-{}.db", uuid::Uuid::new_v4()));
+    let config = Config {
+        database_url: format!("sqlite://{}", database.display()),
+        secret: "a test secret that is long enough for the check".to_owned(),
+        bind_addr: "127.0.0.1:0".parse().expect("an address"),
+        app_url: "http://localhost:3000".to_owned(),
+        smtp_url: None,
+        mail_from: "no-reply@localhost".to_owned(),
+        rate_limits,
+    };
+    let state = UsersState::connect(config, Mailer::outbox())
+        .await
+        .expect("a fresh database");
+    TestApp {
+        router: {{ module }}::router(state.clone()),
+        state,
+        database,
+    }
+}
+
+impl TestApp {
+    /// Sends a request with an optional JSON body, credential and extra headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        credential: Option<&Credential>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(Credential((name, value))) = credential {
+            request = request.header(name, value);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .expect("a valid request");
+        self.call(request).await
+    }
+
+    async fn call(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("a body").to_bytes();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// `POST` a body as it is, with this content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> TestResponse {
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body.to_owned()))
+            .expect("a valid request");
+        self.call(request).await
+    }
+
+    /// `POST` a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> TestResponse {
+        self.send(Method::POST, path, Some(body), None, &[]).await
+    }
+
+    /// `POST` a JSON body with a credential.
+    pub async fn post_as(&self, path: &str, body: Value, credential: &Credential) -> TestResponse {
+        self.send(Method::POST, path, Some(body), Some(credential), &[])
+            .await
+    }
+
+    /// `GET` with an optional credential.
+    pub async fn get(&self, path: &str, credential: Option<&Credential>) -> TestResponse {
+        self.send(Method::GET, path, None, credential, &[]).await
+    }
+
+    /// `PATCH` a JSON body with a credential.
+    pub async fn patch_as(&self, path: &str, body: Value, credential: &Credential) -> TestResponse {
+        self.send(Method::PATCH, path, Some(body), Some(credential), &[])
+            .await
+    }
+
+    /// Creates a user directly in the database.
+    pub async fn create_user(&self, email: &str, verified: bool, active: bool) -> User {
+        let password_hash = self
+            .state
+            .passwords
+            .hash(PASSWORD.to_owned())
+            .await
+            .expect("a hash");
+        let new_user = NewUser {
+            email,
+            password_hash,
+            is_active: active,
+            is_verified: verified,
+        };
+        db::create_user(&self.state.db, new_user)
+            .await
+            .expect("a new user")
+    }
+{%- if "auth" in handlers %}
+
+    /// Logs in and returns the credential; panics unless the login succeeds.
+    pub async fn login(&self, email: &str, password: &str) -> Credential {
+        let response = self
+            .post(
+                "/login",
+                serde_json::json!({ "email": email, "password": password }),
+            )
+            .await;
+        response.assert_status(StatusCode::CREATED);
+        Credential::from_login(&response)
+    }
+
+    /// Creates a verified, active user and logs in.
+    pub async fn logged_in_user(&self, email: &str) -> (User, Credential) {
+        let user = self.create_user(email, true, true).await;
+        let credential = self.login(email, PASSWORD).await;
+        (user, credential)
+    }
+{%- endif %}
+
+    /// The token in the newest mail to `to` whose link goes to `path`; waits for the background
+    /// send for up to five seconds.
+    pub async fn mailed_token(&self, to: &str, path: &str) -> String {
+        let needle = format!("{path}?token=");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let token = self
+                .state
+                .mailer
+                .sent()
+                .iter()
+                .rev()
+                .filter(|mail| mail.to == to)
+                .find_map(|mail| {
+                    let start = mail.body.find(&needle)? + needle.len();
+                    let rest = &mail.body[start..];
+                    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                    Some(rest[..end].to_owned())
+                });
+            if let Some(token) = token {
+                return token;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no mail to {to} with a {path} link"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The number of mails sent to `to` so far.
+    pub fn mails_to(&self, to: &str) -> usize {
+        self.state
+            .mailer
+            .sent()
+            .iter()
+            .filter(|mail| mail.to == to)
+            .count()
+    }
+}

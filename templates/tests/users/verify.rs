@@ -1,1 +1,111 @@
-// placeholder for tests/users/verify.rs ({{ module }}, {{ backend }}, {{ db }})
+//! `POST /verify` and `POST /verify/resend`.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use {{ crate_name }}::{{ module }}::{
+    db,
+    tokens::{self, Purpose},
+};
+
+use crate::support::{Credential, app};
+
+#[tokio::test]
+async fn the_link_in_the_verification_mail_verifies_the_user_once() {
+    let app = app().await;
+    let user = app.create_user("ada@example.com", false, true).await;
+    app.post("/verify/resend", json!({ "email": "ada@example.com" }))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    let token = app.mailed_token("ada@example.com", "/verify").await;
+    let response = app.post(&format!("/verify?token={token}"), json!({})).await;
+    response.assert_status(StatusCode::OK);
+    assert_eq!(response.body["id"], user.id.to_string());
+    assert_eq!(response.body["is_verified"], true);
+    app.post(&format!("/verify?token={token}"), json!({}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+}
+{%- if "register" in handlers %}
+
+#[tokio::test]
+async fn registering_mails_a_verification_link_that_also_works_as_a_json_body() {
+    let app = app().await;
+    app.post(
+        "/register",
+        json!({ "email": "ada@example.com", "password": crate::support::PASSWORD }),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    let token = app.mailed_token("ada@example.com", "/verify").await;
+    let response = app.post("/verify", json!({ "token": token })).await;
+    response.assert_status(StatusCode::OK);
+    assert_eq!(response.body["is_verified"], true);
+}
+{%- endif %}
+
+#[tokio::test]
+async fn unknown_expired_and_foreign_purpose_tokens_are_400() {
+    let app = app().await;
+    let user = app.create_user("ada@example.com", false, true).await;
+    app.post("/verify", json!({ "token": "no-such-token" }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+
+    let (expired, expired_hash) = tokens::generate();
+    let past = db::now() - chrono::Duration::minutes(1);
+    db::insert_token(&app.state.db, user.id, Purpose::Verify, &expired_hash, past)
+        .await
+        .unwrap();
+    app.post("/verify", json!({ "token": expired }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+
+    let (reset, reset_hash) = tokens::generate();
+    let later = db::now() + chrono::Duration::hours(1);
+    db::insert_token(&app.state.db, user.id, Purpose::Reset, &reset_hash, later)
+        .await
+        .unwrap();
+    app.post("/verify", json!({ "token": reset }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+}
+
+#[tokio::test]
+async fn a_verification_token_is_never_accepted_as_a_credential() {
+    let app = app().await;
+    app.create_user("ada@example.com", false, true).await;
+    app.post("/verify/resend", json!({ "email": "ada@example.com" }))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    let token = app.mailed_token("ada@example.com", "/verify").await;
+    let as_credential = Credential::raw(&token);
+{%- if "current-user" in handlers %}
+    app.get("/users/me", Some(&as_credential))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+{%- endif %}
+{%- if "auth" in handlers %}
+    app.post_as("/logout", json!({}), &as_credential)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+{%- endif %}
+    // Refused as a credential, the token still verifies.
+    app.post("/verify", json!({ "token": token }))
+        .await
+        .assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn resend_is_202_for_every_email_and_mails_only_unverified_accounts() {
+    let app = app().await;
+    app.create_user("done@example.com", true, true).await;
+    for email in ["nobody@example.com", "done@example.com"] {
+        app.post("/verify/resend", json!({ "email": email }))
+            .await
+            .assert_status(StatusCode::ACCEPTED);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(app.mails_to("nobody@example.com"), 0);
+    assert_eq!(app.mails_to("done@example.com"), 0);
+}
