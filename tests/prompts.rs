@@ -1,0 +1,83 @@
+//! The interactive prompts, driven through a pseudo-terminal: the real binary asks for the
+//! backend, the database and the handlers, and the answers end up in `cargo-users.toml`.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::process::Command;
+
+use common::Pkg;
+use rexpect::session::{PtySession, spawn_command};
+
+const DOWN: &str = "\x1b[B";
+const ENTER: &str = "\r";
+const SPACE: &str = " ";
+
+fn spawn(pkg: &Pkg, args: &[&str]) -> PtySession {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cargo-users"));
+    cmd.args(args)
+        .current_dir(pkg.root())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm-256color");
+    spawn_command(cmd, Some(30_000)).expect("spawn in a pty")
+}
+
+fn finish(mut p: PtySession) {
+    p.exp_string("created cargo-users.toml").expect("init finished");
+    p.exp_eof().expect("exit");
+}
+
+#[test]
+fn the_three_prompts_set_backend_database_and_handlers() {
+    let pkg = Pkg::hello();
+    let mut p = spawn(&pkg, &["init"]);
+    p.exp_string("Auth backend").unwrap();
+    p.send(DOWN).unwrap(); // session -> jwt
+    p.send(ENTER).unwrap();
+    p.flush().unwrap();
+    p.exp_string("Database").unwrap();
+    p.send(DOWN).unwrap(); // sqlite -> postgres
+    p.send(ENTER).unwrap();
+    p.flush().unwrap();
+    p.exp_string("Handlers").unwrap();
+    // Untick the third handler (verify); the defaults are pre-checked.
+    p.send(DOWN).unwrap();
+    p.send(DOWN).unwrap();
+    p.send(SPACE).unwrap();
+    p.send(ENTER).unwrap();
+    p.flush().unwrap();
+    finish(p);
+    let record = pkg.record();
+    assert_eq!(record["backend"].as_str(), Some("jwt"));
+    assert_eq!(record["database"].as_str(), Some("postgres"));
+    assert_eq!(
+        pkg.recorded_handlers(),
+        ["auth", "register", "password-reset", "current-user"]
+    );
+}
+
+#[test]
+fn only_the_choices_not_given_as_flags_are_asked() {
+    let pkg = Pkg::hello();
+    let mut p = spawn(&pkg, &["init", "--backend", "jwt-cookie", "--db", "sqlite"]);
+    p.exp_string("Handlers").unwrap();
+    p.send(ENTER).unwrap(); // keep the defaults
+    p.flush().unwrap();
+    finish(p);
+    let record = pkg.record();
+    assert_eq!(record["backend"].as_str(), Some("jwt-cookie"));
+    assert_eq!(
+        pkg.recorded_handlers(),
+        ["auth", "register", "verify", "password-reset", "current-user"]
+    );
+}
+
+#[test]
+fn yes_never_prompts_even_on_a_terminal() {
+    let pkg = Pkg::hello();
+    let p = spawn(&pkg, &["init", "--yes", "--handlers", "auth"]);
+    finish(p);
+    assert_eq!(pkg.record()["backend"].as_str(), Some("session"));
+    assert_eq!(pkg.recorded_handlers(), ["auth"]);
+}
