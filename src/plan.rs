@@ -387,3 +387,197 @@ fn next_timestamp(project: &Project, opts: &PlanOptions) -> Result<Timestamp> {
     }
     Ok(next)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::choices::{HandlerSelection, resolve};
+
+    const HELLO: &str = "fn main() {\n    println!(\"Hello, world!\");\n}\n";
+
+    fn package(main: Option<&str>) -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+        )
+        .unwrap();
+        if let Some(main) = main {
+            std::fs::create_dir_all(dir.path().join("src")).unwrap();
+            std::fs::write(dir.path().join("src/main.rs"), main).unwrap();
+        }
+        let project = Project::locate(None, dir.path()).unwrap();
+        (dir, project)
+    }
+
+    fn options(handlers: &[&str], module: &str, app_mode: bool) -> PlanOptions {
+        let m = Manifest::embedded().unwrap();
+        let sel = HandlerSelection::Named(handlers.iter().map(|s| s.to_string()).collect());
+        PlanOptions {
+            backend: Backend::Session,
+            db: Database::Sqlite,
+            handlers: resolve(&m, &sel, &[]).unwrap().handlers,
+            module: ModuleDir::parse(module).unwrap(),
+            app_mode,
+            mode: Mode::Init,
+            previous: None,
+            now: Timestamp::parse("20250102030405"),
+            secret: Some("s".into()),
+        }
+    }
+
+    fn build_plan(project: &Project, opts: &PlanOptions) -> Plan {
+        build(
+            project,
+            &Manifest::embedded().unwrap(),
+            &Renderer::new().unwrap(),
+            opts,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_plan_holds_the_module_migration_and_edits() {
+        let (_dir, project) = package(Some(HELLO));
+        let plan = build_plan(&project, &options(&["auth", "register"], "src/users", true));
+        let paths: Vec<&str> = plan.files.iter().map(|f| f.path.as_str()).collect();
+        for expected in [
+            "src/users/mod.rs",
+            "src/users/handlers/mod.rs",
+            "src/users/handlers/auth.rs",
+            "src/users/handlers/register.rs",
+            "tests/users.rs",
+            "tests/users/auth.rs",
+            ".env.example",
+            "src/main.rs",
+            "migrations/20250102030405_users.sql",
+            "src/lib.rs",
+            "Cargo.toml",
+            ".env",
+            ".gitignore",
+            "cargo-users.toml",
+        ] {
+            assert!(
+                paths.contains(&expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+        for absent in ["src/users/handlers/verify.rs", "tests/users/verify.rs"] {
+            assert!(!paths.contains(&absent), "{absent} should not be planned");
+        }
+        for path in &paths {
+            assert!(
+                path.starts_with("src/")
+                    || path.starts_with("tests/")
+                    || path.starts_with("migrations/")
+                    || !path.contains('/'),
+                "unexpected location {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_record_hashes_generated_files_but_not_edits() {
+        let (_dir, project) = package(Some(HELLO));
+        let plan = build_plan(&project, &options(&["auth"], "src/users", true));
+        let files = &plan.record.files;
+        assert_eq!(
+            files.get("src/users/mod.rs"),
+            Some(&record::hash(
+                &plan.get("src/users/mod.rs").unwrap().contents
+            ))
+        );
+        assert!(files.contains_key("migrations/20250102030405_users.sql"));
+        for edit in [
+            ".env",
+            "Cargo.toml",
+            "src/lib.rs",
+            ".gitignore",
+            RECORD_FILE,
+        ] {
+            assert!(!files.contains_key(edit), "{edit} must not be hashed");
+        }
+        assert_eq!(plan.record.migrations["users"], "20250102030405");
+    }
+
+    #[test]
+    fn without_app_mode_main_is_not_planned() {
+        let (_dir, project) = package(Some("fn main() {}\n"));
+        let plan = build_plan(&project, &options(&["auth"], "src/users", false));
+        assert!(plan.get("src/main.rs").is_none());
+        assert!(plan.get("src/users/cli.rs").is_none());
+    }
+
+    #[test]
+    fn the_module_option_moves_the_module_files() {
+        let (_dir, project) = package(None);
+        let plan = build_plan(&project, &options(&["auth"], "src/accounts", false));
+        assert!(plan.get("src/accounts/mod.rs").is_some());
+        assert!(plan.files.iter().all(|f| !f.path.starts_with("src/users/")));
+        assert!(
+            plan.get("src/lib.rs")
+                .unwrap()
+                .contents
+                .contains("pub mod accounts;")
+        );
+        assert_eq!(plan.record.module_dir, "src/accounts");
+    }
+
+    #[test]
+    fn a_new_migration_is_stamped_after_every_existing_one() {
+        let (dir, project) = package(None);
+        std::fs::create_dir_all(dir.path().join("migrations")).unwrap();
+        std::fs::write(dir.path().join("migrations/20300101000000_mine.sql"), "").unwrap();
+        let plan = build_plan(&project, &options(&["auth"], "src/users", false));
+        assert!(plan.get("migrations/20300101000001_users.sql").is_some());
+    }
+
+    #[test]
+    fn a_recorded_migration_keeps_its_timestamp() {
+        let (_dir, project) = package(None);
+        let first = build_plan(&project, &options(&["auth"], "src/users", false));
+        let mut opts = options(&["auth"], "src/users", false);
+        opts.previous = Some(first.record.clone());
+        opts.now = Timestamp::parse("20990101000000");
+        let second = build_plan(&project, &opts);
+        assert!(second.get("migrations/20250102030405_users.sql").is_some());
+    }
+
+    #[test]
+    fn add_handler_marks_marker_files_and_freezes_written_migrations() {
+        let (_dir, project) = package(None);
+        let first = build_plan(&project, &options(&["auth"], "src/users", false));
+        let mut opts = options(&["auth", "register"], "src/users", false);
+        opts.mode = Mode::AddHandler {
+            previous: vec!["auth".into()],
+        };
+        opts.previous = Some(first.record.clone());
+        let plan = build_plan(&project, &opts);
+        let Policy::Generated { previous, .. } = &plan.get("src/users/mod.rs").unwrap().policy
+        else {
+            panic!("mod.rs is generated")
+        };
+        let prev = previous.as_ref().unwrap();
+        let ins = prev.insertion.as_ref().unwrap();
+        assert_eq!(ins.marker, ROUTES_MARKER);
+        let manifest = Manifest::embedded().unwrap();
+        assert_eq!(ins.lines, [manifest.handler["register"].router.clone()]);
+        assert!(prev.old_rendering.is_some() && prev.recorded_hash.is_some());
+        let Policy::Generated { previous, .. } =
+            &plan.get("src/users/handlers/mod.rs").unwrap().policy
+        else {
+            panic!("handlers/mod.rs is generated")
+        };
+        assert_eq!(
+            previous.as_ref().unwrap().insertion.as_ref().unwrap().lines,
+            ["pub mod register;"]
+        );
+        // The written migration is not re-rendered but stays recorded.
+        assert!(plan.get("migrations/20250102030405_users.sql").is_none());
+        assert!(
+            plan.record
+                .files
+                .contains_key("migrations/20250102030405_users.sql")
+        );
+    }
+}

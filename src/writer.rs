@@ -79,6 +79,19 @@ pub fn resolve(root: &Path, plan: &Plan, force: bool) -> Result<Vec<Change>> {
         let old = read_optional(&root.join(&file.path))?;
         let mut new = file.contents.clone();
         let action = match (&old, &file.policy) {
+            // Deleted by the user, and the change does not concern it: stays deleted.
+            (
+                None,
+                Policy::Generated {
+                    previous: Some(prev),
+                    ..
+                },
+            ) if !force
+                && prev.recorded_hash.is_some()
+                && prev.old_rendering.as_deref() == Some(file.contents.as_str()) =>
+            {
+                Action::KeepEdited
+            }
             (None, _) => Action::Create,
             (Some(old), _) if *old == file.contents => Action::Unchanged,
             (Some(_), Policy::CreateOnly) => {

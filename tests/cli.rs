@@ -645,6 +645,16 @@ fn add_handler_with_a_removed_marker_is_a_conflict() {
 }
 
 #[test]
+fn add_handler_leaves_a_deleted_file_deleted_when_the_change_does_not_concern_it() {
+    let pkg = Pkg::hello();
+    pkg.init(&["--handlers", "auth"]);
+    std::fs::remove_file(pkg.path("tests/users/auth.rs")).unwrap();
+    pkg.cmd().args(["add-handler", "register"]).assert().success();
+    assert!(!pkg.exists("tests/users/auth.rs"));
+    assert!(pkg.exists("tests/users/register.rs"));
+}
+
+#[test]
 fn add_handler_dry_run_writes_nothing() {
     let pkg = Pkg::hello();
     pkg.init(&["--handlers", "auth"]);

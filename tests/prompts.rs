@@ -24,7 +24,8 @@ fn spawn(pkg: &Pkg, args: &[&str]) -> PtySession {
 }
 
 fn finish(mut p: PtySession) {
-    p.exp_string("created cargo-users.toml").expect("init finished");
+    p.exp_string("created cargo-users.toml")
+        .expect("init finished");
     p.exp_eof().expect("exit");
 }
 
@@ -69,7 +70,13 @@ fn only_the_choices_not_given_as_flags_are_asked() {
     assert_eq!(record["backend"].as_str(), Some("jwt-cookie"));
     assert_eq!(
         pkg.recorded_handlers(),
-        ["auth", "register", "verify", "password-reset", "current-user"]
+        [
+            "auth",
+            "register",
+            "verify",
+            "password-reset",
+            "current-user"
+        ]
     );
 }
 

@@ -38,7 +38,9 @@ fn generated_tree(backend: Backend, db: Database, handlers: HandlerSelection) ->
         opts.app_mode
     );
     for (path, contents) in plan.contents() {
-        out.push_str(&format!("\n==================== {path} ====================\n"));
+        out.push_str(&format!(
+            "\n==================== {path} ====================\n"
+        ));
         out.push_str(contents);
     }
     out
