@@ -145,46 +145,50 @@ pub(crate) fn next_steps(
     outcome: &Outcome,
     enter_dir: Option<&str>,
 ) -> Vec<String> {
-    let mut steps = Vec::new();
     let created_env = outcome
         .changes
         .iter()
         .any(|c| c.path == ".env" && c.action.writes());
-    if created_env {
-        steps.push(
-            ".env holds DATABASE_URL, USERS_SECRET (fresh random), BIND_ADDR and APP_URL; \
-             set SMTP_URL there to send real mails (they go to the log otherwise)"
-                .to_string(),
-        );
+    let env = if created_env {
+        ".env holds DATABASE_URL, USERS_SECRET (fresh random), BIND_ADDR and APP_URL; \
+         set SMTP_URL there to send real mails (they go to the log otherwise)"
+            .to_string()
     } else {
-        steps.push(
-            "set DATABASE_URL, USERS_SECRET (at least 32 bytes), BIND_ADDR, APP_URL and \
-             optionally SMTP_URL in the environment or .env (see .env.example)"
-                .to_string(),
-        );
-    }
-    if opts.db != Database::Sqlite {
-        steps.push(format!(
+        "set DATABASE_URL, USERS_SECRET (at least 32 bytes), BIND_ADDR, APP_URL and \
+         optionally SMTP_URL in the environment or .env (see .env.example)"
+            .to_string()
+    };
+    let database = (opts.db != Database::Sqlite).then(|| {
+        format!(
             "create the {} database named in DATABASE_URL",
             opts.db.summary()
+        )
+    });
+    let run = match enter_dir {
+        Some(dir) => format!("cd {dir} && cargo run"),
+        None => "cargo run".to_string(),
+    };
+    let test = "cargo test";
+    let width = run.len().max(test.len());
+    let test = format!("{test:<width$}   # runs the generated tests (tests/users.rs)");
+    let mut steps = Vec::new();
+    if opts.app_mode {
+        steps.extend(database);
+        steps.push(format!(
+            "{run:<width$}   # serves the API on http://127.0.0.1:3000"
         ));
-    }
-    if !opts.app_mode {
+        steps.push(test);
+        steps.push(env);
+    } else {
         let [a, b] = wiring_lines(&project.crate_name, &opts.module.name);
         steps.push(format!(
             "wire the router into your async main (src/main.rs), e.g.:\n      {a}\n      {b}"
         ));
+        steps.push(env);
+        steps.extend(database);
+        steps.push(run);
+        steps.push(test);
     }
-    let run = if opts.app_mode {
-        "cargo run        # serves the API on http://127.0.0.1:3000"
-    } else {
-        "cargo run"
-    };
-    match enter_dir {
-        Some(dir) => steps.push(format!("cd {dir} && {run}")),
-        None => steps.push(run.to_string()),
-    }
-    steps.push("cargo test       # runs the generated tests in tests/".to_string());
     steps
 }
 

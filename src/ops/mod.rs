@@ -52,6 +52,9 @@ pub(crate) fn execute(
         if !conflicts.is_empty() {
             return Err(Error::Conflicts(conflicts));
         }
+        if !changing {
+            ui.line("nothing to do: every file is already up to date");
+        }
         return Ok(Outcome {
             plan,
             changes,
