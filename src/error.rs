@@ -19,7 +19,7 @@ pub enum Error {
     #[error("{0}")]
     Failure(String),
     /// Files on disk differ from what would be written (exit 1); nothing was written.
-    #[error("{} file(s) already exist and differ from what would be generated:\n{}\nnothing was written; edit or remove them, or run again with --force to overwrite them",
+    #[error("{} file(s) already exist and differ from what would be generated:\n{}\nnothing was written; see the differences with --dry-run, then edit or remove these files, or run again with --force to overwrite them",
         .0.len(), .0.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
     Conflicts(Vec<String>),
     /// Reading or writing a file failed (exit 1).

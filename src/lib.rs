@@ -10,6 +10,8 @@
 //! - [`record`], the record file `cargo-users.toml`;
 //! - [`ops`]: the commands `new`, `init`, `add-handler` and `list`.
 
+#![warn(missing_docs)]
+
 pub mod choices;
 pub mod cli;
 pub mod deps;
