@@ -111,7 +111,22 @@ pub fn run(opts: &InitOptions, ui: &Ui) -> Result<Outcome> {
         secret: opts.secret.clone(),
     };
     let plan = plan::build(&project, &manifest, &renderer, &plan_opts)?;
-    let outcome = execute(&project.root, plan, opts.force, opts.dry_run, ui)?;
+    let added_handlers = plan_opts.previous.as_ref().is_some_and(|r| {
+        r.backend == plan_opts.backend.as_str()
+            && r.database == plan_opts.db.as_str()
+            && r.handlers.iter().all(|h| plan_opts.handlers.contains(h))
+            && r.handlers.len() < plan_opts.handlers.len()
+    });
+    let outcome = match execute(&project.root, plan, opts.force, opts.dry_run, ui) {
+        Err(Error::Conflicts(list)) if added_handlers => {
+            ui.note(
+                "this package is already set up: `cargo users add-handler <handler>...` adds \
+                 handlers without touching the files you edited",
+            );
+            return Err(Error::Conflicts(list));
+        }
+        other => other?,
+    };
     if opts.dry_run {
         return Ok(outcome);
     }
