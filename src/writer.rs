@@ -201,3 +201,175 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Insertion, PlannedFile, Previous};
+    use crate::record::Record;
+
+    fn plan(files: Vec<PlannedFile>) -> Plan {
+        Plan {
+            files,
+            record: Record {
+                tool_version: String::new(),
+                backend: String::new(),
+                database: String::new(),
+                module_dir: String::new(),
+                app_mode: false,
+                handlers: Vec::new(),
+                migrations: Default::default(),
+                files: Default::default(),
+            },
+            deps_added: Vec::new(),
+            deps_updated: Vec::new(),
+        }
+    }
+
+    fn generated(path: &str, contents: &str, previous: Option<Previous>) -> PlannedFile {
+        PlannedFile {
+            path: path.into(),
+            contents: contents.into(),
+            policy: Policy::Generated {
+                template: "t".into(),
+                previous,
+                replaces_hello_world: path == "src/main.rs",
+            },
+        }
+    }
+
+    fn prev(recorded: &str, old_rendering: Option<&str>) -> Previous {
+        Previous {
+            recorded_hash: Some(record::hash(recorded)),
+            old_rendering: old_rendering.map(str::to_string),
+            insertion: None,
+        }
+    }
+
+    fn action_for(disk: Option<&str>, file: PlannedFile, force: bool) -> Change {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(text) = disk {
+            write_atomic(&dir.path().join(&file.path), text).unwrap();
+        }
+        resolve(dir.path(), &plan(vec![file]), force)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn a_missing_file_is_created_and_an_equal_one_unchanged() {
+        assert_eq!(
+            action_for(None, generated("a.rs", "x", None), false).action,
+            Action::Create
+        );
+        assert_eq!(
+            action_for(Some("x"), generated("a.rs", "x", None), false).action,
+            Action::Unchanged
+        );
+    }
+
+    #[test]
+    fn a_differing_file_is_a_conflict_unless_forced() {
+        let c = action_for(Some("mine"), generated("a.rs", "x", None), false);
+        assert!(matches!(c.action, Action::Conflict(_)));
+        assert_eq!(
+            action_for(Some("mine"), generated("a.rs", "x", None), true).action,
+            Action::Modify
+        );
+    }
+
+    #[test]
+    fn the_hello_world_main_is_replaced_but_a_real_main_is_not() {
+        let hello = crate::project::HELLO_WORLD;
+        assert_eq!(
+            action_for(Some(hello), generated("src/main.rs", "server", None), false).action,
+            Action::Modify
+        );
+        let c = action_for(
+            Some("fn main() {}\n"),
+            generated("src/main.rs", "server", None),
+            false,
+        );
+        assert!(matches!(c.action, Action::Conflict(_)));
+    }
+
+    #[test]
+    fn an_untouched_file_is_updated_by_add_handler() {
+        let file = generated("a.rs", "new", Some(prev("old", Some("old"))));
+        assert_eq!(action_for(Some("old"), file, false).action, Action::Modify);
+    }
+
+    #[test]
+    fn an_edited_file_the_change_does_not_concern_is_kept() {
+        let file = generated("a.rs", "same", Some(prev("same", Some("same"))));
+        let c = action_for(Some("edited"), file, false);
+        assert_eq!(c.action, Action::KeepEdited);
+        assert_eq!(c.new, "edited");
+    }
+
+    #[test]
+    fn an_edited_file_that_must_change_is_a_conflict() {
+        let file = generated("a.rs", "new", Some(prev("old", Some("old"))));
+        let c = action_for(Some("edited"), file, false);
+        assert!(matches!(c.action, Action::Conflict(_)));
+    }
+
+    #[test]
+    fn an_edited_marker_file_gets_the_insertion() {
+        let mut p = prev("old", Some("old"));
+        p.insertion = Some(Insertion {
+            marker: "// here".into(),
+            lines: vec!["b();".into()],
+        });
+        let file = generated("a.rs", "new", Some(p));
+        let c = action_for(Some("  a();\n  // here\n"), file, false);
+        assert_eq!(c.action, Action::InsertAtMarker);
+        assert_eq!(c.new, "  a();\n  b();\n  // here\n");
+    }
+
+    #[test]
+    fn create_only_never_overwrites_and_edits_never_conflict() {
+        let env = PlannedFile {
+            path: ".env".into(),
+            contents: "new".into(),
+            policy: Policy::CreateOnly,
+        };
+        assert_eq!(
+            action_for(Some("mine"), env, false).action,
+            Action::Unchanged
+        );
+        let edit = PlannedFile {
+            path: "Cargo.toml".into(),
+            contents: "new".into(),
+            policy: Policy::Edit,
+        };
+        assert_eq!(action_for(Some("old"), edit, false).action, Action::Modify);
+    }
+
+    #[test]
+    fn nothing_is_written_while_a_conflict_remains() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic(&dir.path().join("b.rs"), "mine").unwrap();
+        let p = plan(vec![
+            generated("a.rs", "x", None),
+            generated("b.rs", "y", None),
+        ]);
+        let changes = resolve(dir.path(), &p, false).unwrap();
+        let err = write(dir.path(), &changes).unwrap_err();
+        assert!(matches!(err, Error::Conflicts(ref l) if l.len() == 1));
+        assert!(!dir.path().join("a.rs").exists());
+    }
+
+    #[test]
+    fn a_diff_shows_the_change() {
+        let c = Change {
+            path: "a.rs".into(),
+            action: Action::Modify,
+            old: Some("one\ntwo\n".into()),
+            new: "one\nthree\n".into(),
+        };
+        let d = c.diff();
+        assert!(d.contains("--- a/a.rs") && d.contains("+++ b/a.rs"));
+        assert!(d.contains("-two") && d.contains("+three"));
+    }
+}
