@@ -649,7 +649,10 @@ fn add_handler_leaves_a_deleted_file_deleted_when_the_change_does_not_concern_it
     let pkg = Pkg::hello();
     pkg.init(&["--handlers", "auth"]);
     std::fs::remove_file(pkg.path("tests/users/auth.rs")).unwrap();
-    pkg.cmd().args(["add-handler", "register"]).assert().success();
+    pkg.cmd()
+        .args(["add-handler", "register"])
+        .assert()
+        .success();
     assert!(!pkg.exists("tests/users/auth.rs"));
     assert!(pkg.exists("tests/users/register.rs"));
 }
