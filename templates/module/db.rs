@@ -2,15 +2,25 @@
 //!
 //! Queries are checked at run time (`sqlx::query_as`), so the project builds without a database.
 
+{% if db == "sqlite" -%}
 use std::{str::FromStr, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{
-{%- if db == "sqlite" %}
     SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
-{%- endif %}
 };
+{%- elif db == "postgres" -%}
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::{PgPool, Postgres, migrate::MigrateDatabase, postgres::PgPoolOptions};
+{%- else -%}
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::{MySql, MySqlPool, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
+{%- endif %}
 use uuid::Uuid;
 
 use super::{error::ApiError, model::User, tokens::Purpose};
@@ -18,8 +28,13 @@ use super::{error::ApiError, model::User, tokens::Purpose};
 /// The connection pool.
 {%- if db == "sqlite" %}
 pub type Pool = SqlitePool;
+{%- elif db == "postgres" %}
+pub type Pool = PgPool;
+{%- else %}
+pub type Pool = MySqlPool;
 {%- endif %}
 
+{% filter sql(db=db) -%}
 /// The columns of a [`User`], for `SELECT`s.
 const USER_COLUMNS: &str = "users.id, users.email, users.password_hash, users.is_active, users.is_verified, users.created_at, users.updated_at";
 
@@ -33,6 +48,15 @@ pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(5));
     let pool = SqlitePoolOptions::new().connect_with(options).await?;
+{%- else %}
+    // Like SQLite creating its file: the first start creates the database.
+    if !{% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::database_exists(database_url).await? {
+        {% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::create_database(database_url).await?;
+    }
+    let pool = {% if db == "postgres" %}PgPoolOptions{% else %}MySqlPoolOptions{% endif %}::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(database_url)
+        .await?;
 {%- endif %}
     sqlx::migrate!().run(&pool).await?;
     Ok(pool)
@@ -125,13 +149,18 @@ pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> Result<User, WriteErr
 pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<User>, sqlx::Error> {
 {%- if db == "sqlite" %}
     // The column is declared `COLLATE NOCASE`, so `=` ignores case and uses the unique index.
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+{%- elif db == "postgres" %}
+    // Matches the unique index on `lower(email)`, which it uses.
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
+{%- else %}
+    // The column's collation is case-insensitive, so `=` ignores case and uses the unique index.
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
 {%- endif %}
-    sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
-    ))
-    .bind(email.trim())
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as(&sql)
+        .bind(email.trim())
+        .fetch_optional(pool)
+        .await
 }
 
 /// The user with this id.
@@ -185,13 +214,33 @@ pub async fn insert_token(
 }
 
 /// Deletes the token and returns whose it was, if it existed, had this purpose and had not
-/// expired. Deleting and reading in one statement makes one-shot tokens single use even when two
-/// requests race with the same token.
+/// expired. Of two requests racing with the same token only one gets it: one-shot tokens are
+/// single use.
 pub async fn take_token(
     pool: &Pool,
     purpose: Purpose,
     token_hash: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
+{%- if db == "mysql" %}
+    // MySQL has no `DELETE ... RETURNING`: read, then delete, and count the token as taken only if
+    // this request's delete removed the row (of two racing requests, one does).
+    let row: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT user_id, expires_at FROM user_tokens WHERE token_hash = $1 AND purpose = $2",
+    )
+    .bind(token_hash)
+    .bind(purpose.as_str())
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let deleted = sqlx::query("DELETE FROM user_tokens WHERE token_hash = $1 AND purpose = $2")
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .execute(pool)
+        .await?;
+    let row = Some(row).filter(|_| deleted.rows_affected() == 1);
+{%- else %}
     let row: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
         "DELETE FROM user_tokens WHERE token_hash = $1 AND purpose = $2 RETURNING user_id, expires_at",
     )
@@ -199,6 +248,7 @@ pub async fn take_token(
     .bind(purpose.as_str())
     .fetch_optional(pool)
     .await?;
+{%- endif %}
     Ok(row
         .filter(|(_, expires_at)| *expires_at > now())
         .map(|(user_id, _)| user_id))
@@ -262,3 +312,4 @@ pub async fn purge_expired_tokens(pool: &Pool, user_id: Uuid) -> Result<(), sqlx
         .await?;
     Ok(())
 }
+{%- endfilter %}

@@ -4,10 +4,14 @@
 // Not every set of handlers uses every helper.
 #![allow(dead_code)]
 
+{% if db == "sqlite" -%}
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
 };
+{%- else -%}
+use std::time::{Duration, Instant};
+{%- endif %}
 
 use {{ crate_name }}::{{ module }}::{
     self, UsersState,
@@ -24,6 +28,11 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use serde_json::Value;
+{%- if db == "postgres" %}
+use sqlx::{Connection, PgConnection};
+{%- elif db == "mysql" %}
+use sqlx::{Connection, MySqlConnection};
+{%- endif %}
 use tower::ServiceExt;
 
 /// A password that passes validation.
@@ -34,8 +43,13 @@ pub struct TestApp {
     /// What the routes share, for direct database access.
     pub state: UsersState,
     router: Router,
+{%- if db == "sqlite" %}
     database: PathBuf,
+{%- else %}
+    database: TestDatabase,
+{%- endif %}
 }
+{%- if db == "sqlite" %}
 
 impl Drop for TestApp {
     fn drop(&mut self) {
@@ -46,6 +60,76 @@ impl Drop for TestApp {
         }
     }
 }
+{%- else %}
+
+/// A database of its own for one test, on the server of `TEST_DATABASE_URL` (or, unset,
+/// `DATABASE_URL`, from the environment or `.env`). Dropped with the test.
+struct TestDatabase {
+    /// The server URL with the database part pointing at `name`.
+    url: String,
+    /// The server's maintenance database, to connect to for the `DROP`.
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    fn new() -> Self {
+        let _ = dotenvy::dotenv();
+        let configured = std::env::var("TEST_DATABASE_URL")
+            .or_else(|_| std::env::var("DATABASE_URL"))
+            .expect("set TEST_DATABASE_URL (or DATABASE_URL) to a database server for the tests");
+        let name = format!("users_test_{}", uuid::Uuid::new_v4().simple());
+        let (base, query) = match configured.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (configured.as_str(), String::new()),
+        };
+        let authority = base.find("://").map_or(0, |index| index + 3);
+        let server = match base[authority..].find('/') {
+            Some(slash) => &base[..authority + slash],
+            None => base,
+        };
+        let url = format!("{server}/{name}{query}");
+{%- if db == "postgres" %}
+        let admin_url = format!("{server}/postgres{query}");
+{%- else %}
+        let admin_url = format!("{server}/{query}");
+{%- endif %}
+        Self {
+            url,
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop the database on a runtime of its own: the test's runtime is busy dropping us.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+{%- if db == "postgres" %}
+                let mut connection = PgConnection::connect(&admin_url).await?;
+                // FORCE ends the test's own pool connections, which are still open.
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+{%- else %}
+                let mut connection = MySqlConnection::connect(&admin_url).await?;
+                let sql = format!("DROP DATABASE IF EXISTS {name}");
+{%- endif %}
+                sqlx::query(&sql).execute(&mut connection).await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop the test database {}: {error}", self.name);
+        }
+    }
+}
+{%- endif %}
 
 /// The answer to a test request.
 pub struct TestResponse {
@@ -125,9 +209,15 @@ pub async fn app() -> TestApp {
 
 /// A test application with these rate limits.
 pub async fn app_with_limits(rate_limits: RateLimits) -> TestApp {
+{%- if db == "sqlite" %}
     let database = std::env::temp_dir().join(format!("users-test-{}.db", uuid::Uuid::new_v4()));
+    let database_url = format!("sqlite://{}", database.display());
+{%- else %}
+    let database = TestDatabase::new();
+    let database_url = database.url.clone();
+{%- endif %}
     let config = Config {
-        database_url: format!("sqlite://{}", database.display()),
+        database_url,
         secret: "a test secret that is long enough for the check".to_owned(),
         bind_addr: "127.0.0.1:0".parse().expect("an address"),
         app_url: "http://localhost:3000".to_owned(),
