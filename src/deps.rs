@@ -73,31 +73,28 @@ pub fn requests(
     handlers: &[String],
     app_mode: bool,
 ) -> Vec<DepRequest> {
-    let empty = DepTable::new();
-    let mut normal: Vec<&DepTable> = vec![
-        &manifest.dependencies,
-        manifest
-            .backend
-            .get(backend.as_str())
-            .map_or(&empty, |s| &s.dependencies),
-        manifest
-            .db
-            .get(db.as_str())
-            .map_or(&empty, |s| &s.dependencies),
-    ];
+    let empty = crate::manifest::DepsSection::default();
+    let mut sections: Vec<(&DepTable, &DepTable)> =
+        vec![(&manifest.dependencies, &manifest.dev_dependencies)];
+    for section in [
+        manifest.backend.get(backend.as_str()).unwrap_or(&empty),
+        manifest.db.get(db.as_str()).unwrap_or(&empty),
+    ] {
+        sections.push((&section.dependencies, &section.dev_dependencies));
+    }
     if app_mode {
-        normal.push(&manifest.app.dependencies);
+        sections.push((&manifest.app.dependencies, &manifest.app.dev_dependencies));
     }
     for (name, spec) in &manifest.handler {
         if handlers.contains(name) {
-            normal.push(&spec.dependencies);
+            sections.push((&spec.dependencies, &spec.dev_dependencies));
         }
     }
     let mut out: Vec<DepRequest> = Vec::new();
-    let tables = normal
-        .into_iter()
-        .map(|t| (DepKind::Normal, t))
-        .chain([(DepKind::Dev, &manifest.dev_dependencies)]);
+    let tables = sections
+        .iter()
+        .map(|(normal, _)| (DepKind::Normal, *normal))
+        .chain(sections.iter().map(|(_, dev)| (DepKind::Dev, *dev)));
     for (kind, table) in tables {
         for (name, value) in table {
             if let Some(prev) = out.iter_mut().find(|r| r.kind == kind && &r.name == name) {
@@ -167,10 +164,30 @@ pub fn apply(text: &str, requests: &[DepRequest]) -> Result<EditOutcome> {
         if wanted.is_empty() {
             continue;
         }
+        // A dev-dependency already among the normal dependencies is served by that entry.
+        let mut wanted_here = Vec::new();
+        for req in wanted {
+            let normal = (kind == DepKind::Dev)
+                .then(|| doc.get_mut(DepKind::Normal.table()))
+                .flatten()
+                .and_then(|t| t.as_table_like_mut())
+                .and_then(|t| t.get_mut(&req.name));
+            match normal {
+                Some(existing) if incompatibility(existing, req).is_none() => {
+                    if add_features(existing, &req.features()) {
+                        outcome.updated.push(format!("dependencies: {}", req.name));
+                    }
+                }
+                _ => wanted_here.push(req),
+            }
+        }
+        if wanted_here.is_empty() {
+            continue;
+        }
         let table = dependency_table(&mut doc, kind.table())?;
         let was_sorted = is_sorted(table);
         let mut inserted = false;
-        for req in wanted {
+        for req in wanted_here {
             let label = format!("{}: {}", kind.table(), req.name);
             match table.get_mut(&req.name) {
                 None => {

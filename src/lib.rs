@@ -5,7 +5,8 @@
 //! - [`manifest`]: the declarative manifest of the embedded templates;
 //! - [`choices`], [`prompt`]: backend, database and handlers, from flags, the record or prompts;
 //! - [`project`]: the user's package;
-//! - [`render`], [`plan`], [`deps`], [`edits`]: everything to write, computed in memory first;
+//! - [`render`] (with the [`sql_filter`]), [`plan`], [`deps`], [`edits`]: everything to write,
+//!   computed in memory first;
 //! - [`writer`]: conflicts, diffs and atomic writes;
 //! - [`record`], the record file `cargo-users.toml`;
 //! - [`ops`]: the commands `new`, `init`, `add-handler` and `list`.
@@ -24,6 +25,7 @@ pub mod project;
 pub mod prompt;
 pub mod record;
 pub mod render;
+pub mod sql_filter;
 pub mod timestamp;
 pub mod ui;
 pub mod writer;

@@ -49,13 +49,16 @@ pub struct Manifest {
     pub dev_dependencies: DepTable,
 }
 
-/// A table holding a `dependencies` table.
+/// A table holding `dependencies` and `dev-dependencies` tables.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DepsSection {
     /// The dependencies.
     #[serde(default)]
     pub dependencies: DepTable,
+    /// The dev-dependencies (for the generated tests).
+    #[serde(default, rename = "dev-dependencies")]
+    pub dev_dependencies: DepTable,
 }
 
 /// One handler: its routes, the handlers it needs and its router line.
@@ -75,6 +78,9 @@ pub struct HandlerSpec {
     /// Extra dependencies this handler needs (optional).
     #[serde(default)]
     pub dependencies: DepTable,
+    /// Extra dev-dependencies this handler's generated tests need (optional).
+    #[serde(default, rename = "dev-dependencies")]
+    pub dev_dependencies: DepTable,
 }
 
 /// Filters of a `[[file]]` or `[[migration]]` entry: it is rendered when every filter it has matches.

@@ -201,9 +201,8 @@ mod tests {
 
     #[test]
     fn the_sql_filter_turns_numbered_placeholders_into_question_marks_for_mysql_only() {
-        let args = |db: &str| {
-            std::collections::HashMap::from([("db".to_string(), tera::Value::from(db))])
-        };
+        let args =
+            |db: &str| std::collections::HashMap::from([("db".to_string(), tera::Value::from(db))]);
         let sql = tera::Value::from("a = $1 AND b = $2; c = $1 -- costs $");
         let mysql = sql_placeholders(&sql, &args("mysql")).unwrap();
         assert_eq!(mysql, "a = ? AND b = ?; c = ? -- costs $");
