@@ -81,7 +81,7 @@ impl Renderer {
     pub fn new() -> Result<Self> {
         let mut tera = tera::Tera::default();
         tera.autoescape_on(vec![]);
-        tera.register_filter("sql", sql_placeholders);
+        crate::sql_filter::register(&mut tera);
         let mut templates = Vec::new();
         for file in embedded_templates() {
             let name = file.path().to_string_lossy().replace('\\', "/");
@@ -103,52 +103,6 @@ impl Renderer {
             .render(template, &ctx)
             .map_err(|e| Error::failure(format!("rendering {template} failed: {}", chain(&e))))
     }
-}
-
-/// The `sql` filter: `{% filter sql(db=db) %}...{% endfilter %}` keeps the templates' SQL in
-/// PostgreSQL's numbered placeholders (`$1`, `$2`, ..., which SQLite accepts as well) and turns them
-/// into MySQL's `?`. Since `?` is positional, the numbers must count up from `$1` in each
-/// statement; anything else is a template bug and fails the rendering.
-fn sql_placeholders(
-    value: &tera::Value,
-    args: &std::collections::HashMap<String, tera::Value>,
-) -> tera::Result<tera::Value> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| tera::Error::msg("the sql filter applies to text"))?;
-    let db = args
-        .get("db")
-        .and_then(|db| db.as_str())
-        .ok_or_else(|| tera::Error::msg("the sql filter needs `db`"))?;
-    if db != "mysql" {
-        return Ok(tera::Value::String(text.to_string()));
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut previous = 0u32;
-    while let Some(dollar) = rest.find('$') {
-        out.push_str(&rest[..dollar]);
-        let after = &rest[dollar + 1..];
-        let digits = after.chars().take_while(char::is_ascii_digit).count();
-        if digits == 0 {
-            out.push('$');
-            rest = after;
-            continue;
-        }
-        let number: u32 = after[..digits]
-            .parse()
-            .map_err(|_| tera::Error::msg("a placeholder number is too large"))?;
-        if number != 1 && number != previous + 1 {
-            return Err(tera::Error::msg(format!(
-                "placeholder ${number} after ${previous}: MySQL's `?` needs them in order"
-            )));
-        }
-        previous = number;
-        out.push('?');
-        rest = &after[digits..];
-    }
-    out.push_str(rest);
-    Ok(tera::Value::String(out))
 }
 
 /// A Tera error with all its causes, since the top-level message alone rarely says what failed.
@@ -197,18 +151,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn the_sql_filter_turns_numbered_placeholders_into_question_marks_for_mysql_only() {
-        let args =
-            |db: &str| std::collections::HashMap::from([("db".to_string(), tera::Value::from(db))]);
-        let sql = tera::Value::from("a = $1 AND b = $2; c = $1 -- costs $");
-        let mysql = sql_placeholders(&sql, &args("mysql")).unwrap();
-        assert_eq!(mysql, "a = ? AND b = ?; c = ? -- costs $");
-        assert_eq!(sql_placeholders(&sql, &args("postgres")).unwrap(), sql);
-        let out_of_order = tera::Value::from("a = $2 AND b = $1");
-        assert!(sql_placeholders(&out_of_order, &args("mysql")).is_err());
     }
 
     #[test]

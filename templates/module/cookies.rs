@@ -1,4 +1,4 @@
-//! The cookie that carries the credential: always `HttpOnly` (scripts cannot read it, so an XSS
+//! Cookies{% if backend != "jwt" %} (the one that carries the credential among them){% endif %}: always `HttpOnly` (scripts cannot read it, so an XSS
 //! bug cannot steal it), `SameSite=Lax` (not sent on cross-site subrequests) and `Secure` when
 //! `APP_URL` is https.
 

@@ -9,9 +9,7 @@ pub mod backend;
 pub mod cli;
 {%- endif %}
 pub mod config;
-{%- if backend != "jwt" %}
 pub mod cookies;
-{%- endif %}
 pub mod db;
 pub mod error;
 pub mod extract;

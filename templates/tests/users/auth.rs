@@ -142,7 +142,9 @@ async fn a_person_who_mistypes_the_password_three_times_still_gets_in() {
 
 #[tokio::test]
 async fn too_many_attempts_get_429_with_retry_after_and_waiting_that_long_lets_the_client_in() {
-    let quota = Quota::with_period(Duration::from_secs(1))
+    // Two attempts, then one every 4 s: long enough that two slow (debug-build) password checks
+    // cannot earn the third attempt back before it is made.
+    let quota = Quota::with_period(Duration::from_secs(4))
         .unwrap()
         .allow_burst(NonZeroU32::new(2).unwrap());
     let app = app_with_limits(RateLimits {
@@ -165,7 +167,7 @@ async fn too_many_attempts_get_429_with_retry_after_and_waiting_that_long_lets_t
         .unwrap()
         .parse()
         .expect("whole seconds");
-    assert!((1..=2).contains(&wait), "Retry-After: {wait}");
+    assert!((1..=4).contains(&wait), "Retry-After: {wait}");
     // Another account is not limited by this one's attempts.
     app.post(
         "/login",
