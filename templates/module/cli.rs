@@ -1,4 +1,5 @@
-//! Management commands: `<bin> users create-user ...`.
+//! Management commands: `<bin> users create-user ...`{% if "role-management" in handlers %}, `create-role` and `assign-role`{% endif %}. Each
+//! change is committed before the command returns (one statement, or one transaction).
 
 use clap::Subcommand;
 
@@ -7,6 +8,13 @@ use super::{
     db::{self, NewUser},
     handlers::{valid_email, valid_password},
 };
+{%- if "role-management" in handlers %}
+use super::{
+    db::Assignment,
+    handlers::role_management::{valid_description, valid_role_name},
+    model::Role,
+};
+{%- endif %}
 
 /// `users` subcommands.
 #[derive(Debug, Subcommand)]
@@ -25,7 +33,33 @@ pub enum UsersCommand {
         /// Create the account deactivated.
         #[arg(long)]
         inactive: bool,
+{%- if "role-management" in handlers %}
+        /// Give the user this role (it must exist); repeat for several.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+{%- endif %}
     },
+{%- if "role-management" in handlers %}
+    /// Creates a role.
+    CreateRole {
+        /// The name: ASCII letters, digits, `-`, `_`, `.` or `:`.
+        #[arg(long)]
+        name: String,
+        /// What the role is for.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Gives a user a role. A user who has the role already keeps it: the command says so and
+    /// succeeds (exit code 0).
+    AssignRole {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// The role's name.
+        #[arg(long)]
+        role: String,
+    },
+{%- endif %}
 }
 
 /// Runs a management command; returns what to print.
@@ -36,9 +70,19 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
             password,
             verified,
             inactive,
+{%- if "role-management" in handlers %}
+            roles,
+{%- endif %}
         } => {
             let email = valid_email(&email).map_err(|error| error.detail.to_string())?;
             valid_password(&password).map_err(|error| error.detail.to_string())?;
+{%- if "role-management" in handlers %}
+            // Every role is looked up before anything is written: a typo creates nothing.
+            let mut found = Vec::new();
+            for name in &roles {
+                found.push(find_role(state, name).await?);
+            }
+{%- endif %}
             let password_hash = state
                 .passwords
                 .hash(password)
@@ -50,10 +94,76 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
                 is_active: !inactive,
                 is_verified: verified,
             };
+{%- if "role-management" in handlers %}
+            // The user and their roles are written in one transaction.
+            let user = db::create_user_with_roles(&state.db, new_user, found)
+                .await
+                .map_err(|error| super::ApiError::from(error).detail.to_string())?;
+            let names: Vec<&str> = user.roles.iter().map(|role| role.name.as_str()).collect();
+            if names.is_empty() {
+                Ok(format!("created user {} ({})", user.email, user.id))
+            } else {
+                Ok(format!(
+                    "created user {} ({}) with the roles {}",
+                    user.email,
+                    user.id,
+                    names.join(", ")
+                ))
+            }
+{%- else %}
             let user = db::create_user(&state.db, new_user)
                 .await
                 .map_err(|error| super::ApiError::from(error).detail.to_string())?;
             Ok(format!("created user {} ({})", user.email, user.id))
+{%- endif %}
         }
+{%- if "role-management" in handlers %}
+        UsersCommand::CreateRole { name, description } => {
+            let name = valid_role_name(&name).map_err(|error| error.detail.to_string())?;
+            let description = valid_description(description.as_deref())
+                .map_err(|error| error.detail.to_string())?;
+            let role = db::create_role(&state.db, name, description)
+                .await
+                .map_err(|error| super::ApiError::from(error).detail.to_string())?;
+            Ok(format!("created role {} ({})", role.name, role.id))
+        }
+        UsersCommand::AssignRole { email, role } => {
+            let user = db::find_user_by_email(&state.db, &email)
+                .await
+                .map_err(|error| error.to_string())?
+                .ok_or_else(|| format!("there is no user with the email address {email}"))?;
+            let role = find_role(state, &role).await?;
+            match db::assign_role(&state.db, user.id, role.id)
+                .await
+                .map_err(|error| error.to_string())?
+            {
+                Assignment::Assigned => {
+                    Ok(format!("gave the role {} to {}", role.name, user.email))
+                }
+                Assignment::AlreadyHeld => Ok(format!(
+                    "{} has the role {} already; nothing changed",
+                    user.email, role.name
+                )),
+                Assignment::UnknownUserOrRole => Err(format!(
+                    "{} or the role {} was deleted meanwhile",
+                    user.email, role.name
+                )),
+            }
+        }
+{%- endif %}
     }
 }
+{%- if "role-management" in handlers %}
+
+/// The role named `name` (in any letter case), or a message saying how to create it.
+async fn find_role(state: &UsersState, name: &str) -> Result<Role, String> {
+    db::find_role_by_name(&state.db, name)
+        .await
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "there is no role named {name}: create it with `users create-role --name {name}`"
+            )
+        })
+}
+{%- endif %}

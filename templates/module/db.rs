@@ -23,7 +23,15 @@ use sqlx::{MySql, MySqlPool, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
 {%- endif %}
 use uuid::Uuid;
 
+{% if "role-management" in handlers -%}
+use super::{
+    error::ApiError,
+    model::{Role, User},
+    tokens::Purpose,
+};
+{%- else -%}
 use super::{error::ApiError, model::User, tokens::Purpose};
+{%- endif %}
 
 /// The connection pool.
 {%- if db == "sqlite" %}
@@ -32,6 +40,17 @@ pub type Pool = SqlitePool;
 pub type Pool = PgPool;
 {%- else %}
 pub type Pool = MySqlPool;
+{%- endif %}
+{%- if "role-management" in handlers %}
+
+/// The database driver, for functions that run on the pool or inside a transaction.
+{%- if db == "sqlite" %}
+pub type Db = sqlx::Sqlite;
+{%- elif db == "postgres" %}
+pub type Db = Postgres;
+{%- else %}
+pub type Db = MySql;
+{%- endif %}
 {%- endif %}
 
 {% filter sql(db=db) -%}
@@ -119,6 +138,38 @@ pub struct NewUser<'a> {
 
 /// Creates a user.
 pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> Result<User, WriteError> {
+{%- if "role-management" in handlers %}
+    insert_user(pool, new).await
+}
+
+/// Creates a user with these roles, all or nothing (in one transaction).
+pub async fn create_user_with_roles(
+    pool: &Pool,
+    new: NewUser<'_>,
+    roles: Vec<Role>,
+) -> Result<User, WriteError> {
+    let mut roles = roles;
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    roles.dedup_by_key(|role| role.id);
+    let mut transaction = pool.begin().await?;
+    let mut user = insert_user(&mut *transaction, new).await?;
+    for role in &roles {
+        sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
+            .bind(user.id)
+            .bind(role.id)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await?;
+    user.roles = roles;
+    Ok(user)
+}
+
+async fn insert_user<'c>(
+    executor: impl sqlx::Executor<'c, Database = Db>,
+    new: NewUser<'_>,
+) -> Result<User, WriteError> {
+{%- endif %}
     let now = now();
     let user = User {
         id: Uuid::new_v4(),
@@ -128,6 +179,9 @@ pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> Result<User, WriteErr
         is_verified: new.is_verified,
         created_at: now,
         updated_at: now,
+{%- if "role-management" in handlers %}
+        roles: Vec::new(),
+{%- endif %}
     };
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, is_active, is_verified, created_at, updated_at) \
@@ -140,7 +194,7 @@ pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> Result<User, WriteErr
     .bind(user.is_verified)
     .bind(user.created_at)
     .bind(user.updated_at)
-    .execute(pool)
+    .execute({% if "role-management" in handlers %}executor{% else %}pool{% endif %})
     .await?;
     Ok(user)
 }
@@ -312,4 +366,243 @@ pub async fn purge_expired_tokens(pool: &Pool, user_id: Uuid) -> Result<(), sqlx
         .await?;
     Ok(())
 }
+{%- if "user-management" in handlers %}
+
+/// How many users there are.
+pub async fn count_users(pool: &Pool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await
+}
+
+/// At most `limit` users after the first `offset`, oldest account first.
+pub async fn list_users(pool: &Pool, limit: i64, offset: i64) -> Result<Vec<User>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users ORDER BY users.created_at, users.id LIMIT $1 OFFSET $2"
+    ))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await
+}
+
+/// Deletes a user; their tokens and role links go with them (`ON DELETE CASCADE`). Whether the
+/// user existed.
+pub async fn delete_user(pool: &Pool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected() > 0)
+}
+{%- endif %}
+{%- if "role-management" in handlers %}
+
+/// The columns of a [`Role`], for `SELECT`s.
+const ROLE_COLUMNS: &str = "roles.id, roles.name, roles.description";
+
+/// Why a role could not be written.
+#[derive(Debug)]
+pub enum RoleWriteError {
+    /// Another role has this name (compared without regard to case).
+    NameTaken,
+    /// Anything else the database said.
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for RoleWriteError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::NameTaken,
+            _ => Self::Database(error),
+        }
+    }
+}
+
+impl From<RoleWriteError> for ApiError {
+    fn from(error: RoleWriteError) -> Self {
+        match error {
+            RoleWriteError::NameTaken => {
+                ApiError::conflict("role_name_taken", "A role with this name exists already.")
+            }
+            RoleWriteError::Database(error) => ApiError::internal(error),
+        }
+    }
+}
+
+/// The roles of one user, sorted by name.
+pub async fn roles_of(pool: &Pool, user_id: Uuid) -> Result<Vec<Role>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ROLE_COLUMNS} FROM roles JOIN user_roles ON user_roles.role_id = roles.id \
+         WHERE user_roles.user_id = $1 ORDER BY roles.name"
+    ))
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Fills in `user.roles`.
+pub async fn load_roles(pool: &Pool, user: &mut User) -> Result<(), sqlx::Error> {
+    user.roles = roles_of(pool, user.id).await?;
+    Ok(())
+}
+
+/// Fills in the roles of every user of a page, with one query for the whole page.
+pub async fn load_roles_of_page(pool: &Pool, users: &mut [User]) -> Result<(), sqlx::Error> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let mut query = sqlx::QueryBuilder::<Db>::new(format!(
+        "SELECT user_roles.user_id, {ROLE_COLUMNS} FROM roles \
+         JOIN user_roles ON user_roles.role_id = roles.id WHERE user_roles.user_id IN ("
+    ));
+    let mut ids = query.separated(", ");
+    for user in users.iter() {
+        ids.push_bind(user.id);
+    }
+    query.push(") ORDER BY roles.name");
+    let rows: Vec<(Uuid, Uuid, String, Option<String>)> =
+        query.build_query_as().fetch_all(pool).await?;
+    let index: std::collections::HashMap<Uuid, usize> = users
+        .iter()
+        .enumerate()
+        .map(|(at, user)| (user.id, at))
+        .collect();
+    for user in users.iter_mut() {
+        user.roles.clear();
+    }
+    for (user_id, id, name, description) in rows {
+        if let Some(&at) = index.get(&user_id) {
+            users[at].roles.push(Role {
+                id,
+                name,
+                description,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every role, sorted by name.
+pub async fn list_roles(pool: &Pool) -> Result<Vec<Role>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ROLE_COLUMNS} FROM roles ORDER BY roles.name"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
+/// The role with this id.
+pub async fn find_role_by_id(pool: &Pool, id: Uuid) -> Result<Option<Role>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ROLE_COLUMNS} FROM roles WHERE roles.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The role with this name, compared without regard to case.
+pub async fn find_role_by_name(pool: &Pool, name: &str) -> Result<Option<Role>, sqlx::Error> {
+{%- if db == "postgres" %}
+    // Matches the unique index on `lower(name)`, which it uses.
+    let sql = format!("SELECT {ROLE_COLUMNS} FROM roles WHERE lower(roles.name) = lower($1)");
+{%- else %}
+    // The column's collation is case-insensitive, so `=` ignores case and uses the unique index.
+    let sql = format!("SELECT {ROLE_COLUMNS} FROM roles WHERE roles.name = $1");
+{%- endif %}
+    sqlx::query_as(&sql)
+        .bind(name.trim())
+        .fetch_optional(pool)
+        .await
+}
+
+/// Creates a role.
+pub async fn create_role(
+    pool: &Pool,
+    name: &str,
+    description: Option<&str>,
+) -> Result<Role, RoleWriteError> {
+    let role = Role {
+        id: Uuid::new_v4(),
+        name: name.to_owned(),
+        description: description.map(str::to_owned),
+    };
+    sqlx::query("INSERT INTO roles (id, name, description, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(role.id)
+        .bind(&role.name)
+        .bind(&role.description)
+        .bind(now())
+        .execute(pool)
+        .await?;
+    Ok(role)
+}
+
+/// Writes the name and description of `role` back.
+pub async fn update_role(pool: &Pool, role: &Role) -> Result<(), RoleWriteError> {
+    sqlx::query("UPDATE roles SET name = $1, description = $2 WHERE id = $3")
+        .bind(&role.name)
+        .bind(&role.description)
+        .bind(role.id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a role; it is taken from every user who held it (`ON DELETE CASCADE`). Whether the
+/// role existed.
+pub async fn delete_role(pool: &Pool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM roles WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected() > 0)
+}
+
+/// What [`assign_role`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assignment {
+    /// The user has the role now.
+    Assigned,
+    /// The user had the role already; nothing changed.
+    AlreadyHeld,
+    /// The user or the role does not exist.
+    UnknownUserOrRole,
+}
+
+/// Gives the user the role, in one statement (so it is committed at once).
+pub async fn assign_role(
+    pool: &Pool,
+    user_id: Uuid,
+    role_id: Uuid,
+) -> Result<Assignment, sqlx::Error> {
+    let inserted = sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
+        .bind(user_id)
+        .bind(role_id)
+        .execute(pool)
+        .await;
+    match inserted {
+        Ok(_) => Ok(Assignment::Assigned),
+        // The primary key (user_id, role_id) and the foreign keys decide, not a look-up first:
+        // two requests racing to assign the same role cannot both succeed.
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            Ok(Assignment::AlreadyHeld)
+        }
+        Err(sqlx::Error::Database(error)) if error.is_foreign_key_violation() => {
+            Ok(Assignment::UnknownUserOrRole)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Takes the role from the user. Whether the user had it.
+pub async fn revoke_role(pool: &Pool, user_id: Uuid, role_id: Uuid) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
+        .bind(user_id)
+        .bind(role_id)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected() > 0)
+}
+{%- endif %}
 {%- endfilter %}

@@ -11,14 +11,24 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+{% if "role-management" in handlers -%}
+use super::{
+    UsersState,
+    backend::{self, Credential},
+    db,
+    error::ApiError,
+    model::User,
+};
+{%- else -%}
 use super::{
     UsersState,
     backend::{self, Credential},
     error::ApiError,
     model::User,
 };
+{%- endif %}
 
-/// The logged-in user. Answers 401 when the request has no valid credential.
+/// The logged-in user{% if "role-management" in handlers %}, with their roles{% endif %}. Answers 401 when the request has no valid credential.
 ///
 /// ```ignore
 /// async fn dashboard(user: CurrentUser) -> String {
@@ -27,10 +37,8 @@ use super::{
 /// ```
 #[derive(Clone, Debug)]
 pub struct CurrentUser {
-    /// The user.
+    /// The user{% if "role-management" in handlers %}, with `roles` filled in{% endif %}.
     pub user: User,
-    /// The names of the user's roles.
-    pub roles: Vec<String>,
     /// The credential the request came with.
     pub credential: Credential,
 }
@@ -44,10 +52,22 @@ impl Deref for CurrentUser {
 }
 
 impl CurrentUser {
-    /// Whether the user has the role `name`.
+{%- if "role-management" in handlers %}
+    /// Whether the user has the role `name` (compared without regard to ASCII case, as role names
+    /// are unique that way).
     pub fn has_role(&self, name: &str) -> bool {
-        self.roles.iter().any(|role| role == name)
+        self.user
+            .roles
+            .iter()
+            .any(|role| role.name.eq_ignore_ascii_case(name))
     }
+{%- else %}
+    /// Whether the user has the role `name`: always `false`, as users have no roles without the
+    /// role-management handler (`cargo users add-handler role-management`).
+    pub fn has_role(&self, _name: &str) -> bool {
+        false
+    }
+{%- endif %}
 }
 
 /// The logged-in user, or `None` for an anonymous caller (the reference's `AnonymousUser`).
@@ -55,18 +75,25 @@ impl CurrentUser {
 pub struct MaybeUser(pub Option<CurrentUser>);
 
 /// Authenticates the request once; the result is kept in the request's extensions, so several
-/// extractors and layers on one request cost one database lookup.
+/// extractors and layers on one request cost one database lookup{% if "role-management" in handlers %} (and one more for the user's
+/// roles, which the role guards then read without asking the database again){% endif %}.
 async fn resolve(parts: &mut Parts, state: &UsersState) -> Result<Option<CurrentUser>, ApiError> {
     if let Some(cached) = parts.extensions.get::<Option<CurrentUser>>() {
         return Ok(cached.clone());
     }
+{%- if "role-management" in handlers %}
+    let current = match backend::authenticate(state, &parts.headers).await? {
+        Some((mut user, credential)) => {
+            db::load_roles(&state.db, &mut user).await?;
+            Some(CurrentUser { user, credential })
+        }
+        None => None,
+    };
+{%- else %}
     let current = backend::authenticate(state, &parts.headers)
         .await?
-        .map(|(user, credential)| CurrentUser {
-            user,
-            roles: Vec::new(),
-            credential,
-        });
+        .map(|(user, credential)| CurrentUser { user, credential });
+{%- endif %}
     parts.extensions.insert(current.clone());
     Ok(current)
 }
@@ -108,13 +135,7 @@ where
 pub fn roles_accepted(
     roles: &'static [&'static str],
 ) -> impl Fn(CurrentUser, Request, Next) -> GuardFuture + Clone + Send + Sync + 'static {
-    move |user, request, next| {
-        guard(
-            user.roles.iter().any(|held| roles.contains(&held.as_str())),
-            request,
-            next,
-        )
-    }
+    move |user, request, next| guard(roles.iter().any(|role| user.has_role(role)), request, next)
 }
 
 /// A layer function that lets a request through when the user has ALL of `roles`: 401 when

@@ -23,8 +23,11 @@ pub mod rate_limit;
 pub mod tokens;
 
 use axum::Router;
-{%- if backend != "jwt" %}
+{%- if backend != "jwt" or "role-management" in handlers %}
 use axum::middleware;
+{%- endif %}
+{%- if "role-management" in handlers %}
+use config::ADMIN_ROLE;
 {%- endif %}
 
 pub use config::Config;
@@ -121,6 +124,11 @@ pub fn router<S>(state: UsersState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+{%- if "role-management" in handlers %}
+    // Who may manage users and roles: holders of the `admin` role. To let others in too, list their
+    // roles (`roles_accepted(&["admin", "support"])`), or demand several with `roles_required`.
+    let admin = middleware::from_fn_with_state(state.clone(), roles_accepted(&[ADMIN_ROLE]));
+{%- endif %}
     Router::new()
 {%- for handler in handlers %}
 {%- if handler == "auth" %}
@@ -133,6 +141,10 @@ where
         .merge(handlers::password_reset::routes())
 {%- elif handler == "current-user" %}
         .merge(handlers::current_user::routes())
+{%- elif handler == "role-management" %}
+        .merge(handlers::role_management::routes().route_layer(admin.clone()))
+{%- elif handler == "user-management" %}
+        .merge(handlers::user_management::routes().route_layer(admin.clone()))
 {%- endif %}
 {%- endfor %}
         // cargo-users: routes

@@ -1,4 +1,4 @@
-//! The user, as stored and as shown.
+//! The user{% if "role-management" in handlers %} and the roles{% endif %}, as stored and as shown.
 
 use std::fmt;
 
@@ -27,6 +27,13 @@ pub struct User {
     /// When the account last changed.
     #[serde(skip)]
     pub updated_at: DateTime<Utc>,
+{%- if "role-management" in handlers %}
+    /// The user's roles, sorted by name. Not a column: the functions in `db` that return users
+    /// leave it empty, and [`crate::{{ module }}::db::load_roles`] (one user) or
+    /// [`crate::{{ module }}::db::load_roles_of_page`] (many) fill it in.
+    #[sqlx(skip)]
+    pub roles: Vec<Role>,
+{%- endif %}
 }
 
 // Written by hand so that logging a user never prints the password hash.
@@ -37,6 +44,32 @@ impl fmt::Debug for User {
             .field("email", &self.email)
             .field("is_active", &self.is_active)
             .field("is_verified", &self.is_verified)
+{%- if "role-management" in handlers %}
+            .field("roles", &self.roles)
+{%- endif %}
             .finish_non_exhaustive()
     }
 }
+{%- if "role-management" in handlers %}
+
+/// A role, such as `admin`. Serializes to the API's role JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Role {
+    /// A random UUID (v4).
+    pub id: Uuid,
+    /// Unique, compared without regard to letter case; what the role guards check.
+    pub name: String,
+    /// What the role is for, if anyone said.
+    pub description: Option<String>,
+}
+
+/// One page of a list: `{"items": [...], "total": N}`, `total` counting every item, not only
+/// this page's.
+#[derive(Clone, Debug, Serialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// How many items there are in all.
+    pub total: i64,
+}
+{%- endif %}

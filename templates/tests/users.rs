@@ -19,6 +19,14 @@ mod password_reset;
 #[path = "users/register.rs"]
 mod register;
 {%- endif %}
+{%- if "role-management" in handlers %}
+#[path = "users/role_management.rs"]
+mod role_management;
+{%- endif %}
+{%- if "user-management" in handlers %}
+#[path = "users/user_management.rs"]
+mod user_management;
+{%- endif %}
 {%- if "verify" in handlers %}
 #[path = "users/verify.rs"]
 mod verify;

@@ -42,7 +42,7 @@ async fn login(
     // does not), so the response time does not tell which emails have accounts.
     let stored = user.as_ref().map(|user| user.password_hash.clone());
     let password_ok = state.passwords.verify(request.password, stored).await?;
-    let user = match user {
+    let {% if "role-management" in handlers %}mut {% endif %}user = match user {
         Some(user) if password_ok => user,
         _ => return Err(ApiError::invalid_credentials()),
     };
@@ -61,6 +61,9 @@ async fn login(
         ));
     }
     let issued = backend::issue(&state, &user).await?;
+{%- if "role-management" in handlers %}
+    crate::{{ module }}::db::load_roles(&state.db, &mut user).await?;
+{%- endif %}
     hooks::post_login(&state, &user).await?;
     Ok(backend::login_response(&state, &user, issued))
 }

@@ -20,6 +20,10 @@ use super::{
 {% endif -%}
 {% if "register" in handlers %}pub mod register;
 {% endif -%}
+{% if "role-management" in handlers %}pub mod role_management;
+{% endif -%}
+{% if "user-management" in handlers %}pub mod user_management;
+{% endif -%}
 {% if "verify" in handlers %}pub mod verify;
 {% endif -%}
 // cargo-users: handlers

@@ -80,6 +80,9 @@ async fn reset_password(
     db::update_user(&state.db, &mut user).await?;
     backend::revoke_all(&state, user.id, None).await?;
     db::delete_user_tokens(&state.db, user.id, &[Purpose::Reset], None).await?;
+{%- if "role-management" in handlers %}
+    db::load_roles(&state.db, &mut user).await?;
+{%- endif %}
     hooks::post_password_reset(&state, &user).await?;
     Ok(axum::Json(user))
 }

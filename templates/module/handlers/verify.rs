@@ -78,6 +78,9 @@ async fn verify(
         user.is_verified = true;
         db::update_user(&state.db, &mut user).await?;
     }
+{%- if "role-management" in handlers %}
+    db::load_roles(&state.db, &mut user).await?;
+{%- endif %}
     hooks::post_verification(&state, &user).await?;
     Ok(axum::Json(user))
 }

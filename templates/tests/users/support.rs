@@ -18,7 +18,11 @@ use {{ crate_name }}::{{ module }}::{
     config::{Config, RateLimits},
     db::{self, NewUser},
     mail::Mailer,
+{%- if "role-management" in handlers %}
+    model::{Role, User},
+{%- else %}
     model::User,
+{%- endif %}
 };
 
 use axum::{
@@ -308,6 +312,20 @@ impl TestApp {
         self.send(Method::PATCH, path, Some(body), Some(credential), &[])
             .await
     }
+{%- if "role-management" in handlers %}
+
+    /// `PUT` a JSON body with a credential.
+    pub async fn put_as(&self, path: &str, body: Value, credential: &Credential) -> TestResponse {
+        self.send(Method::PUT, path, Some(body), Some(credential), &[])
+            .await
+    }
+
+    /// `DELETE` with a credential.
+    pub async fn delete_as(&self, path: &str, credential: &Credential) -> TestResponse {
+        self.send(Method::DELETE, path, None, Some(credential), &[])
+            .await
+    }
+{%- endif %}
 
     /// Creates a user directly in the database.
     pub async fn create_user(&self, email: &str, verified: bool, active: bool) -> User {
@@ -347,6 +365,39 @@ impl TestApp {
         let credential = self.login(email, PASSWORD).await;
         (user, credential)
     }
+{%- if "role-management" in handlers %}
+
+    /// The role named `name`, created directly in the database when it does not exist yet.
+    pub async fn role(&self, name: &str) -> Role {
+        if let Some(role) = db::find_role_by_name(&self.state.db, name)
+            .await
+            .expect("a role look-up")
+        {
+            return role;
+        }
+        db::create_role(&self.state.db, name, None)
+            .await
+            .expect("a new role")
+    }
+
+    /// Gives the user the role named `name` directly in the database (creating the role first
+    /// when needed).
+    pub async fn grant(&self, user: &User, name: &str) -> Role {
+        let role = self.role(name).await;
+        db::assign_role(&self.state.db, user.id, role.id)
+            .await
+            .expect("an assignment");
+        role
+    }
+
+    /// Creates `admin@example.com` with the `admin` role and logs in as them.
+    pub async fn admin(&self) -> Credential {
+        let user = self.create_user("admin@example.com", true, true).await;
+        self.grant(&user, {{ module }}::config::ADMIN_ROLE).await;
+        self.login("admin@example.com", PASSWORD).await
+    }
+{%- endif %}
+{%- endif %}
 {%- endif %}
 
     /// The token in the newest mail to `to` whose link goes to `path`; waits for the background
