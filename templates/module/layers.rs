@@ -24,7 +24,11 @@ pub async fn require_auth(
     request: Request,
     next: Next,
 ) -> Response {
-    if AUTH_EXCLUDE_PATHS.contains(&request.uri().path()) {
+    let path = request.uri().path();
+    if AUTH_EXCLUDE_PATHS
+        .iter()
+        .any(|pattern| route_matches(pattern, path))
+    {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
@@ -33,6 +37,18 @@ pub async fn require_auth(
         Ok(MaybeUser(None)) => ApiError::unauthorized().into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// Whether `path` is the route `pattern`, in which a `{name}` segment matches any one segment.
+fn route_matches(pattern: &str, path: &str) -> bool {
+    pattern.split('/').count() == path.split('/').count()
+        && pattern
+            .split('/')
+            .zip(path.split('/'))
+            .all(|(expected, segment)| {
+                expected == segment
+                    || (expected.starts_with('{') && expected.ends_with('}') && !segment.is_empty())
+            })
 }
 {%- if backend != "jwt" %}
 

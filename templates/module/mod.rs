@@ -18,6 +18,9 @@ pub mod hooks;
 pub mod layers;
 pub mod mail;
 pub mod model;
+{%- if "oauth2" in handlers %}
+pub mod oauth2;
+{%- endif %}
 pub mod password;
 pub mod rate_limit;
 pub mod tokens;
@@ -50,6 +53,10 @@ pub struct UsersState {
     pub limiter: rate_limit::Limiter,
     /// The auth backend's keys.
     pub backend: backend::Backend,
+{%- if "oauth2" in handlers %}
+    /// The HTTP client for the OAuth2 providers (it follows no redirects).
+    pub oauth2: oauth2::OAuth2Client,
+{%- endif %}
 }
 
 /// The server could not start.
@@ -101,6 +108,9 @@ impl UsersState {
             config: std::sync::Arc::new(config),
             db,
             mailer,
+{%- if "oauth2" in handlers %}
+            oauth2: oauth2::OAuth2Client::default(),
+{%- endif %}
         }
     }
 }
@@ -145,6 +155,8 @@ where
         .merge(handlers::role_management::routes().route_layer(admin.clone()))
 {%- elif handler == "user-management" %}
         .merge(handlers::user_management::routes().route_layer(admin.clone()))
+{%- elif handler == "oauth2" %}
+        .merge(handlers::oauth2::routes())
 {%- endif %}
 {%- endfor %}
         // cargo-users: routes

@@ -11,6 +11,10 @@ mod auth;
 #[path = "users/current_user.rs"]
 mod current_user;
 {%- endif %}
+{%- if "oauth2" in handlers %}
+#[path = "users/oauth2.rs"]
+mod oauth2;
+{%- endif %}
 {%- if "password-reset" in handlers %}
 #[path = "users/password_reset.rs"]
 mod password_reset;

@@ -16,6 +16,8 @@ use super::{
 {% endif -%}
 {% if "current-user" in handlers %}pub mod current_user;
 {% endif -%}
+{% if "oauth2" in handlers %}pub mod oauth2;
+{% endif -%}
 {% if "password-reset" in handlers %}pub mod password_reset;
 {% endif -%}
 {% if "register" in handlers %}pub mod register;

@@ -213,6 +213,11 @@ pub async fn app() -> TestApp {
 
 /// A test application with these rate limits.
 pub async fn app_with_limits(rate_limits: RateLimits) -> TestApp {
+    app_with_config(move |config| config.rate_limits = rate_limits).await
+}
+
+/// A test application whose configuration `configure` adjusts first.
+pub async fn app_with_config(configure: impl FnOnce(&mut Config)) -> TestApp {
 {%- if db == "sqlite" %}
     let database = std::env::temp_dir().join(format!("users-test-{}.db", uuid::Uuid::new_v4()));
     let database_url = format!("sqlite://{}", database.display());
@@ -220,15 +225,19 @@ pub async fn app_with_limits(rate_limits: RateLimits) -> TestApp {
     let database = TestDatabase::new();
     let database_url = database.url.clone();
 {%- endif %}
-    let config = Config {
+    let mut config = Config {
         database_url,
         secret: "a test secret that is long enough for the check".to_owned(),
         bind_addr: "127.0.0.1:0".parse().expect("an address"),
         app_url: "http://localhost:3000".to_owned(),
         smtp_url: None,
         mail_from: "no-reply@localhost".to_owned(),
-        rate_limits,
+        rate_limits: RateLimits::default(),
+{%- if "oauth2" in handlers %}
+        oauth2: Vec::new(),
+{%- endif %}
     };
+    configure(&mut config);
     let state = UsersState::connect(config, Mailer::outbox())
         .await
         .expect("a fresh database");
@@ -396,7 +405,6 @@ impl TestApp {
         self.grant(&user, {{ module }}::config::ADMIN_ROLE).await;
         self.login("admin@example.com", PASSWORD).await
     }
-{%- endif %}
 {%- endif %}
 {%- endif %}
 

@@ -1,0 +1,292 @@
+//! `GET /oauth2/{provider}/authorize` and `GET /oauth2/{provider}/callback`: login with an OAuth2
+//! provider (see [`crate::{{ module }}::oauth2`] for the flow and its safeguards).
+
+use axum::{
+    Router,
+    extract::{
+        Path, Query, State,
+        rejection::{PathRejection, QueryRejection},
+    },
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{{ module }}::{
+    UsersState, backend,
+    config::{
+        OAUTH2_AUTHORIZE_PATH, OAUTH2_CALLBACK_PATH, OAUTH2_LINK_VERIFIED_EMAILS,
+        OAUTH2_STATE_COOKIE, OAUTH2_STATE_TTL, OAuth2Provider,
+    },
+    cookies,
+    db::{self, NewUser, WriteError},
+    error::ApiError,
+    hooks,
+    model::User,
+    oauth2::{self, ProviderTokens, ProviderUser},
+{%- if "verify" in handlers %}
+    tokens::{self, Purpose},
+{%- else %}
+    tokens,
+{%- endif %}
+};
+
+use super::valid_email;
+
+/// The routes of this handler.
+pub fn routes() -> Router<UsersState> {
+    Router::new()
+        .route(OAUTH2_AUTHORIZE_PATH, get(authorize))
+        .route(OAUTH2_CALLBACK_PATH, get(callback))
+}
+
+/// The provider named in the path: 404 for a name that is not in `OAUTH2_PROVIDERS`.
+fn provider(
+    state: &UsersState,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<OAuth2Provider, ApiError> {
+    let unknown = || ApiError::not_found("There is no OAuth2 provider of this name.");
+    let Path(name) = name.map_err(|_| unknown())?;
+    state
+        .config
+        .oauth2
+        .iter()
+        .find(|provider| provider.name == name)
+        .cloned()
+        .ok_or_else(unknown)
+}
+
+/// Starts a login: 200 with `{"authorization_url": ...}`, the provider's page to send the browser
+/// to, and a short-lived cookie that binds the login to this browser.
+async fn authorize(
+    State(state): State<UsersState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let provider = provider(&state, name)?;
+    let started = oauth2::start(&state, &provider).await?;
+    let cookie = cookies::set(
+        &state.config,
+        OAUTH2_STATE_COOKIE,
+        &started.binding,
+        OAUTH2_STATE_TTL,
+    );
+    let body = json!({ "authorization_url": started.authorization_url });
+    Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
+}
+
+/// The query the provider sends the browser back with.
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The state given in the authorization URL.
+    pub state: Option<String>,
+    /// Set instead of `code` when the login failed or the person refused, e.g. `access_denied`.
+    pub error: Option<String>,
+}
+
+/// Finishes a login: 201, logged in as with `POST /login`. 400 with the reason for a bad, expired
+/// or missing state, a refusal by the provider, a missing or unverified email, an inactive user.
+/// The state cookie is cleared whatever the outcome: a login can be finished once.
+async fn callback(
+    State(state): State<UsersState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let provider = provider(&state, name)?;
+    let mut response = match finish(&state, &provider, &headers, query).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::clear(&state.config, OAUTH2_STATE_COOKIE),
+    );
+    Ok(response)
+}
+
+async fn finish(
+    state: &UsersState,
+    provider: &OAuth2Provider,
+    headers: &HeaderMap,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|_| {
+        ApiError::bad_request("invalid_query", "The callback's query string is malformed.")
+    })?;
+    // The stored login is taken first, so that it is used up whatever happens next.
+    let binding = cookies::read(headers, OAUTH2_STATE_COOKIE);
+    let verifier = oauth2::take_state(state, provider, binding, query.state.as_deref()).await;
+    if let Some(error) = query.error {
+        // The provider's error code is short and machine-readable; anything else is not repeated.
+        let error = Some(error).filter(|error| {
+            error.len() <= 64 && error.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        return Err(ApiError::bad_request(
+            "provider_error",
+            format!(
+                "The provider did not grant the login ({}).",
+                error.as_deref().unwrap_or("unknown error")
+            ),
+        ));
+    }
+    let verifier = verifier?;
+    let code = query.code.filter(|code| !code.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("missing_code", "The provider sent no authorization code.")
+    })?;
+    let tokens = oauth2::exchange(state, provider, code, verifier).await?;
+    let info = oauth2::user_info(state, provider, &tokens.access_token).await?;
+    if let Some(email) = &info.email {
+        hooks::pre_login(state, email).await?;
+    }
+    let user = find_or_create_user(state, provider, &info, &tokens).await?;
+    // The same checks as `POST /login`, answered with 400 like every failed callback.
+    if !user.is_active {
+        return Err(ApiError::bad_request(
+            "inactive",
+            "This account is deactivated.",
+        ));
+    }
+    if !user.is_verified {
+        return Err(ApiError::bad_request(
+            "not_verified",
+            "Verify your email address before logging in.",
+        ));
+    }
+    let issued = backend::issue(state, &user).await?;
+    hooks::post_login(state, &user).await?;
+    Ok(backend::login_response(state, &user, issued))
+}
+
+/// The user the provider's account is linked to; else the account with the provider's email
+/// address, linked now if allowed; else a new account.
+async fn find_or_create_user(
+    state: &UsersState,
+    provider: &OAuth2Provider,
+    info: &ProviderUser,
+    tokens: &ProviderTokens,
+) -> Result<User, ApiError> {
+    let linked = oauth2::find_linked_user(&state.db, &provider.name, &info.account_id).await?;
+    if let Some(user_id) = linked {
+        oauth2::update_tokens(&state.db, &provider.name, &info.account_id, tokens).await?;
+        let mut user = db::find_user_by_id(&state.db, user_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::bad_request("unknown_account", "This account no longer exists.")
+            })?;
+        let proven = info.email_verified
+            && info
+                .email
+                .as_deref()
+                .is_some_and(|email| email.eq_ignore_ascii_case(&user.email));
+        if !user.is_verified && proven {
+            user.is_verified = true;
+            db::update_user(&state.db, &mut user).await?;
+        }
+        return Ok(user);
+    }
+    let email = info.email.as_deref().ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_email",
+            "The provider did not share an email address; allow it to and try again.",
+        )
+    })?;
+    let email = valid_email(email).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_email",
+            "The provider's email address is not a valid one.",
+        )
+    })?;
+    let user = match db::find_user_by_email(&state.db, email).await? {
+        Some(user) => link_existing(state, info, user).await?,
+{%- if "verify" in handlers %}
+        // Verified when the provider verified the address; otherwise a verification mail goes
+        // out, as after `POST /register`.
+        None => create(state, email, info.email_verified).await?,
+{%- else %}
+        // Without the verify handler there is no way to verify, so accounts start verified.
+        None => create(state, email, true).await?,
+{%- endif %}
+    };
+    oauth2::link_account(&state.db, &provider.name, &info.account_id, user.id, tokens)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::bad_request(
+                "account_conflict",
+                "This account was linked by another login at the same time; try again.",
+            ),
+            _ => ApiError::internal(error),
+        })?;
+    Ok(user)
+}
+
+/// Links a login to an existing account with the same email address, when allowed: only when the
+/// provider verified the address (someone could otherwise take over the account by claiming its
+/// address at a provider that does not check) and [`OAUTH2_LINK_VERIFIED_EMAILS`] is on.
+async fn link_existing(
+    state: &UsersState,
+    info: &ProviderUser,
+    mut user: User,
+) -> Result<User, ApiError> {
+    if !OAUTH2_LINK_VERIFIED_EMAILS {
+        return Err(ApiError::bad_request(
+            "linking_disabled",
+            "An account with this email address exists; log in with its password.",
+        ));
+    }
+    if !info.email_verified {
+        return Err(ApiError::bad_request(
+            "email_not_verified",
+            "An account with this email address exists, and the provider has not verified the \
+             address, so this login cannot be linked to it.",
+        ));
+    }
+    if !user.is_verified {
+        // Nobody proved owning the address when this account was registered: it may have been
+        // registered by someone else, waiting for the owner to link it. The provider has now
+        // proved the owner; the password set at registration is discarded and its sessions
+        // revoked (the owner can set a password with a reset mail).
+        user.password_hash = unusable_password_hash(state).await?;
+        user.is_verified = true;
+        db::update_user(&state.db, &mut user).await?;
+        backend::revoke_all(state, user.id, None).await?;
+    }
+    Ok(user)
+}
+
+/// Creates the account of a new login.
+async fn create(state: &UsersState, email: &str, is_verified: bool) -> Result<User, ApiError> {
+    hooks::pre_registration(state, email).await?;
+    let new_user = NewUser {
+        email,
+        password_hash: unusable_password_hash(state).await?,
+        is_active: true,
+        is_verified,
+    };
+    let user = db::create_user(&state.db, new_user)
+        .await
+        .map_err(|error| match error {
+            WriteError::EmailTaken => ApiError::bad_request(
+                "account_conflict",
+                "An account with this email address was created at the same time; try again.",
+            ),
+            other => other.into(),
+        })?;
+{%- if "verify" in handlers %}
+    if !user.is_verified {
+        super::mail_token(state, &user, Purpose::Verify).await?;
+    }
+{%- endif %}
+    hooks::post_registration(state, &user).await?;
+    Ok(user)
+}
+
+/// The hash of a random password that is thrown away: it never verifies, and a password login to
+/// the account takes as long to fail as any other.
+async fn unusable_password_hash(state: &UsersState) -> Result<String, ApiError> {
+    let (random, _) = tokens::generate();
+    state.passwords.hash(random).await
+}

@@ -1,0 +1,447 @@
+//! Login with OAuth2 providers (`OAUTH2_PROVIDERS`, see [`OAuth2Provider`]): the
+//! authorization-code flow with PKCE (S256), through the `oauth2` crate.
+//!
+//! 1. `GET /oauth2/<name>/authorize` makes a random `state` (against login CSRF), a PKCE
+//!    verifier and a random browser binding. The binding goes to the browser in a short-lived
+//!    `HttpOnly` cookie; a row in `oauth_states`, keyed by the binding's hash, keeps the provider,
+//!    the hash of the state and the verifier for [`OAUTH2_STATE_TTL`]. The answer is the provider's
+//!    authorization URL.
+//! 2. The provider sends the browser back to `GET /oauth2/<name>/callback?code&state`. The cookie
+//!    finds the row, which is deleted at once (single use); the state must be the one stored, for
+//!    this provider, and not expired. The code is exchanged for tokens with the verifier, the user
+//!    info is read with the access token, and the user is found (by the provider's account id,
+//!    else by email) or created.
+//!
+//! Why a row rather than a signed cookie: a row can be used once only, and the PKCE verifier never
+//! leaves the server. Without the cookie of the browser that started the login, a callback URL is
+//! worth nothing, so nobody can log a victim into the attacker's account (login CSRF).
+//!
+//! The HTTP client follows no redirects: a provider (or whoever answers in its place) cannot send
+//! the server to another URL (SSRF).
+
+use std::time::Duration;
+
+use ::oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    TokenUrl, basic::BasicClient,
+};
+use chrono::{DateTime, Utc};
+use reqwest::header;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{
+    UsersState,
+    config::{OAUTH2_STATE_TTL, OAuth2Provider, OAuth2ProviderKind},
+    db::{self, Pool},
+    error::ApiError,
+    tokens,
+};
+
+/// The HTTP client for the requests to the providers. Cheap to clone.
+#[derive(Clone)]
+pub struct OAuth2Client {
+    http: reqwest::Client,
+}
+
+impl Default for OAuth2Client {
+    fn default() -> Self {
+        let http = reqwest::Client::builder()
+            // Following redirects would let an answer send the server anywhere (SSRF).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            // GitHub's API refuses requests without a User-Agent.
+            .user_agent(concat!(
+                env!("CARGO_PKG_NAME"),
+                "/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .expect("the HTTP client (rustls) can be built");
+        Self { http }
+    }
+}
+
+/// An OAuth2 client for one provider, as the `oauth2` crate types it.
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+fn client(state: &UsersState, provider: &OAuth2Provider) -> Result<Client, ApiError> {
+    // The URLs were checked by `Config::validate`.
+    let auth_url = AuthUrl::new(provider.auth_url.clone()).map_err(ApiError::internal)?;
+    let token_url = TokenUrl::new(provider.token_url.clone()).map_err(ApiError::internal)?;
+    let redirect_uri =
+        RedirectUrl::new(provider.redirect_uri(&state.config)).map_err(ApiError::internal)?;
+    let client = BasicClient::new(ClientId::new(provider.client_id.clone()))
+        .set_client_secret(ClientSecret::new(provider.client_secret.clone()))
+        .set_auth_uri(auth_url)
+        .set_token_uri(token_url)
+        .set_redirect_uri(redirect_uri);
+    // GitHub takes the client credentials in the body; the standard (and the default) is HTTP
+    // Basic authentication.
+    Ok(match provider.kind {
+        OAuth2ProviderKind::GitHub => client.set_auth_type(::oauth2::AuthType::RequestBody),
+        _ => client,
+    })
+}
+
+/// A login started with [`start`].
+pub struct Started {
+    /// Where to send the browser.
+    pub authorization_url: String,
+    /// The value of the state cookie, which binds the login to this browser.
+    pub binding: String,
+}
+
+/// Starts a login with `provider`: stores the state and the PKCE verifier, and returns the
+/// authorization URL and the cookie value.
+pub async fn start(state: &UsersState, provider: &OAuth2Provider) -> Result<Started, ApiError> {
+    let client = client(state, provider)?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scopes(provider.scopes.iter().cloned().map(Scope::new))
+        .set_pkce_challenge(challenge)
+        .url();
+    let (binding, binding_hash) = tokens::generate();
+    purge_expired_states(&state.db).await?;
+    insert_state(
+        &state.db,
+        &binding_hash,
+        &provider.name,
+        &tokens::hash(csrf.secret()),
+        verifier.secret(),
+        db::expires_in(OAUTH2_STATE_TTL),
+    )
+    .await?;
+    Ok(Started {
+        authorization_url: url.to_string(),
+        binding,
+    })
+}
+
+/// Takes (deletes) the login that the state cookie `binding` points to and checks it against the
+/// `state` the provider sent back: 400 when the cookie is missing, the login is unknown or used,
+/// the state differs, belongs to another provider or has expired. Returns the PKCE verifier.
+pub async fn take_state(
+    state: &UsersState,
+    provider: &OAuth2Provider,
+    binding: Option<&str>,
+    returned_state: Option<&str>,
+) -> Result<PkceCodeVerifier, ApiError> {
+    let Some(binding) = binding else {
+        return Err(ApiError::bad_request(
+            "missing_state_cookie",
+            "This login was not started in this browser (its state cookie is missing); start it again.",
+        ));
+    };
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_state",
+            "The state does not match a login started in this browser; start it again.",
+        )
+    };
+    let (stored_provider, state_hash, verifier, expires_at) =
+        take_stored_state(&state.db, &tokens::hash(binding))
+            .await?
+            .ok_or_else(invalid)?;
+    // Hashes are compared, so the comparison's timing tells nothing about the stored state.
+    let state_ok = returned_state.is_some_and(|returned| tokens::hash(returned) == state_hash);
+    if !state_ok || stored_provider != provider.name {
+        return Err(invalid());
+    }
+    if expires_at <= db::now() {
+        return Err(ApiError::bad_request(
+            "expired_state",
+            "This login took too long; start it again.",
+        ));
+    }
+    Ok(PkceCodeVerifier::new(verifier))
+}
+
+/// The tokens a provider issued.
+pub struct ProviderTokens {
+    /// The access token, for the user-info request (and for your own calls to the provider).
+    pub access_token: String,
+    /// The refresh token, if the provider sent one.
+    pub refresh_token: Option<String>,
+    /// When the access token expires, if the provider said.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Exchanges the code for tokens, proving with the PKCE verifier that this server started the
+/// login: 400 when the provider refuses or cannot be reached.
+pub async fn exchange(
+    state: &UsersState,
+    provider: &OAuth2Provider,
+    code: String,
+    verifier: PkceCodeVerifier,
+) -> Result<ProviderTokens, ApiError> {
+    let client = client(state, provider)?;
+    let response = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&state.oauth2.http)
+        .await
+        .map_err(|error| {
+            tracing::warn!(provider = %provider.name, %error, "OAuth2 token exchange failed");
+            let detail = match &error {
+                RequestTokenError::ServerResponse(response) => format!(
+                    "The provider refused the authorization code ({}).",
+                    response.error()
+                ),
+                _ => "The provider's token endpoint gave no usable answer.".to_owned(),
+            };
+            ApiError::bad_request("token_exchange_failed", detail)
+        })?;
+    // A lifetime too large to add to the clock is treated as no expiry.
+    let expires_at = response
+        .expires_in()
+        .and_then(|ttl| chrono::Duration::from_std(ttl).ok())
+        .and_then(|ttl| db::now().checked_add_signed(ttl));
+    Ok(ProviderTokens {
+        access_token: response.access_token().secret().clone(),
+        refresh_token: response.refresh_token().map(|token| token.secret().clone()),
+        expires_at,
+    })
+}
+
+/// Who logged in, as the provider tells.
+pub struct ProviderUser {
+    /// The provider's id of the account (`sub` or `id`).
+    pub account_id: String,
+    /// The email address, if the provider shares one.
+    pub email: Option<String>,
+    /// Whether the provider verified that the person owns the address.
+    pub email_verified: bool,
+}
+
+/// Reads the user info with the access token: 400 when it cannot be read or has no account id.
+pub async fn user_info(
+    state: &UsersState,
+    provider: &OAuth2Provider,
+    access_token: &str,
+) -> Result<ProviderUser, ApiError> {
+    let profile = get_json(state, provider, &provider.userinfo_url, access_token).await?;
+    let account_id = ["sub", "id"]
+        .iter()
+        .find_map(|key| match &profile[key] {
+            Value::String(id) if !id.is_empty() => Some(id.clone()),
+            Value::Number(id) => Some(id.to_string()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "userinfo_failed",
+                "The provider's user info has no account id.",
+            )
+        })?;
+    let (email, email_verified) = match provider.kind {
+        OAuth2ProviderKind::GitHub => {
+            // The profile's `email` is the public one, which GitHub does not say is verified;
+            // `/user/emails` tells the primary address and whether it is verified.
+            let emails_url = format!("{}/emails", provider.userinfo_url.trim_end_matches('/'));
+            let emails = get_json(state, provider, &emails_url, access_token)
+                .await
+                .unwrap_or(Value::Null);
+            let primary = emails
+                .as_array()
+                .and_then(|emails| emails.iter().find(|email| email["primary"] == true));
+            match primary {
+                Some(primary) => (text(&primary["email"]), primary["verified"] == true),
+                None => (text(&profile["email"]), false),
+            }
+        }
+        OAuth2ProviderKind::Google | OAuth2ProviderKind::Generic => {
+            // Some providers send the flag as the string "true".
+            let verified = match &profile["email_verified"] {
+                Value::Bool(verified) => *verified,
+                Value::String(verified) => verified.eq_ignore_ascii_case("true"),
+                _ => false,
+            };
+            (text(&profile["email"]), verified)
+        }
+    };
+    Ok(ProviderUser {
+        account_id,
+        email,
+        email_verified,
+    })
+}
+
+fn text(value: &Value) -> Option<String> {
+    value
+        .as_str()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+}
+
+async fn get_json(
+    state: &UsersState,
+    provider: &OAuth2Provider,
+    url: &str,
+    access_token: &str,
+) -> Result<Value, ApiError> {
+    let failed = |reason: String| {
+        tracing::warn!(provider = %provider.name, url, reason, "OAuth2 user info not read");
+        ApiError::bad_request(
+            "userinfo_failed",
+            "The provider's user info could not be read.",
+        )
+    };
+    let response = state
+        .oauth2
+        .http
+        .get(url)
+        .bearer_auth(access_token)
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|error| failed(error.to_string()))?;
+    if !response.status().is_success() {
+        return Err(failed(format!("status {}", response.status())));
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|error| failed(error.to_string()))?;
+    serde_json::from_slice(&body).map_err(|error| failed(error.to_string()))
+}
+
+{% filter sql(db=db) -%}
+async fn insert_state(
+    pool: &Pool,
+    binding_hash: &str,
+    provider: &str,
+    state_hash: &str,
+    pkce_verifier: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO oauth_states (binding_hash, provider, state_hash, pkce_verifier, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(binding_hash)
+    .bind(provider)
+    .bind(state_hash)
+    .bind(pkce_verifier)
+    .bind(expires_at)
+    .bind(db::now())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the logins that were started and never finished.
+async fn purge_expired_states(pool: &Pool) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM oauth_states WHERE expires_at <= $1")
+        .bind(db::now())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// A stored login: the provider, the hash of the state, the PKCE verifier and the expiry.
+type StoredState = (String, String, String, DateTime<Utc>);
+
+/// Deletes the stored login and returns it, if it existed. Of two requests racing with the same
+/// cookie only one gets it.
+async fn take_stored_state(
+    pool: &Pool,
+    binding_hash: &str,
+) -> Result<Option<StoredState>, sqlx::Error> {
+{%- if db == "mysql" %}
+    // MySQL has no `DELETE ... RETURNING`: read, then delete, and count the login as taken only
+    // if this request's delete removed the row.
+    let row: Option<StoredState> = sqlx::query_as(
+        "SELECT provider, state_hash, pkce_verifier, expires_at FROM oauth_states WHERE binding_hash = $1",
+    )
+    .bind(binding_hash)
+    .fetch_optional(pool)
+    .await?;
+    if row.is_none() {
+        return Ok(None);
+    }
+    let deleted = sqlx::query("DELETE FROM oauth_states WHERE binding_hash = $1")
+        .bind(binding_hash)
+        .execute(pool)
+        .await?;
+    Ok(row.filter(|_| deleted.rows_affected() == 1))
+{%- else %}
+    sqlx::query_as(
+        "DELETE FROM oauth_states WHERE binding_hash = $1 \
+         RETURNING provider, state_hash, pkce_verifier, expires_at",
+    )
+    .bind(binding_hash)
+    .fetch_optional(pool)
+    .await
+{%- endif %}
+}
+
+/// The user that the provider's account is linked to.
+pub async fn find_linked_user(
+    pool: &Pool,
+    provider: &str,
+    account_id: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let row: Option<(Uuid,)> = sqlx::query_as(
+        "SELECT user_id FROM oauth_accounts WHERE provider = $1 AND account_id = $2",
+    )
+    .bind(provider)
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(user_id,)| user_id))
+}
+
+/// Links the provider's account to the user, with its tokens.
+pub async fn link_account(
+    pool: &Pool,
+    provider: &str,
+    account_id: &str,
+    user_id: Uuid,
+    tokens: &ProviderTokens,
+) -> Result<(), sqlx::Error> {
+    let now = db::now();
+    sqlx::query(
+        "INSERT INTO oauth_accounts \
+         (provider, account_id, user_id, access_token, refresh_token, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(provider)
+    .bind(account_id)
+    .bind(user_id)
+    .bind(&tokens.access_token)
+    .bind(&tokens.refresh_token)
+    .bind(tokens.expires_at)
+    .bind(now)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Stores the tokens of a new login with a linked account. A refresh token is kept until the
+/// provider sends a new one (many send one only at the first consent).
+pub async fn update_tokens(
+    pool: &Pool,
+    provider: &str,
+    account_id: &str,
+    tokens: &ProviderTokens,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE oauth_accounts SET access_token = $1, refresh_token = COALESCE($2, refresh_token), \
+         expires_at = $3, updated_at = $4 WHERE provider = $5 AND account_id = $6",
+    )
+    .bind(&tokens.access_token)
+    .bind(&tokens.refresh_token)
+    .bind(tokens.expires_at)
+    .bind(db::now())
+    .bind(provider)
+    .bind(account_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+{%- endfilter %}
