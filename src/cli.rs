@@ -74,21 +74,29 @@ pub struct ChoiceArgs {
     pub yes: bool,
 }
 
+/// How `init` and `add-handler` write, and where.
+#[derive(Debug, Clone, Args)]
+pub struct WriteArgs {
+    /// Print the plan and the diff of every file it would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite generated files that exist and differ (or were edited).
+    #[arg(long)]
+    pub force: bool,
+    /// Path to the package's Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+}
+
 /// `init`.
 #[derive(Debug, Clone, Args)]
 pub struct InitArgs {
     /// The choices.
     #[command(flatten)]
     pub choices: ChoiceArgs,
-    /// Print the plan and the diff of every file it would change; write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Overwrite files that exist and differ.
-    #[arg(long)]
-    pub force: bool,
-    /// Path to the package's Cargo.toml.
-    #[arg(long, value_name = "PATH")]
-    pub manifest_path: Option<PathBuf>,
+    /// How to write.
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// `new`.
@@ -107,15 +115,9 @@ pub struct AddHandlerArgs {
     /// Handlers to add.
     #[arg(required = true, value_delimiter = ',', value_name = "HANDLER")]
     pub handlers: Vec<String>,
-    /// Print the plan and the diff of every file it would change; write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Overwrite edited files that would otherwise be conflicts.
-    #[arg(long)]
-    pub force: bool,
-    /// Path to the package's Cargo.toml.
-    #[arg(long, value_name = "PATH")]
-    pub manifest_path: Option<PathBuf>,
+    /// How to write.
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// `list`.
@@ -211,12 +213,12 @@ fn dispatch(command: Commands) -> Result<()> {
         Commands::Init(args) => {
             let opts = InitOptions {
                 cwd,
-                manifest_path: args.manifest_path.clone(),
+                manifest_path: args.write.manifest_path.clone(),
                 given: args.choices.given(),
                 module: args.choices.module.clone(),
                 completion: args.choices.completion(),
-                dry_run: args.dry_run,
-                force: args.force,
+                dry_run: args.write.dry_run,
+                force: args.write.force,
                 now: None,
                 secret: None,
                 enter_dir: None,
@@ -226,10 +228,10 @@ fn dispatch(command: Commands) -> Result<()> {
         Commands::AddHandler(args) => {
             let opts = AddHandlerOptions {
                 cwd,
-                manifest_path: args.manifest_path.clone(),
+                manifest_path: args.write.manifest_path.clone(),
                 handlers: args.handlers.clone(),
-                dry_run: args.dry_run,
-                force: args.force,
+                dry_run: args.write.dry_run,
+                force: args.write.force,
                 now: None,
             };
             add_handler::run(&opts, &ui).map(drop)
@@ -298,7 +300,7 @@ mod tests {
             a.choices.handlers.as_deref(),
             Some(&["auth".to_string(), "register".to_string()][..])
         );
-        assert!(a.choices.yes && a.dry_run && !a.force);
+        assert!(a.choices.yes && a.write.dry_run && !a.write.force);
     }
 
     #[test]
