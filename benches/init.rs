@@ -24,7 +24,10 @@ fn main() {
                     time_init(dir.path(), backend, handlers, &[])
                 })
                 .collect();
-            println!("  init {backend:<10} handlers={handlers:<7} {}", summary(times));
+            println!(
+                "  init {backend:<10} handlers={handlers:<7} {}",
+                summary(times)
+            );
         }
     }
     let dir = package();
@@ -32,7 +35,10 @@ fn main() {
     let again: Vec<Duration> = (0..RUNS)
         .map(|_| time_init(dir.path(), "session", "default", &[]))
         .collect();
-    println!("  init again (nothing to do)              {}", summary(again));
+    println!(
+        "  init again (nothing to do)              {}",
+        summary(again)
+    );
     let dry: Vec<Duration> = (0..RUNS)
         .map(|_| time_init(dir.path(), "session", "all", &["--dry-run", "--force"]))
         .collect();
