@@ -142,7 +142,7 @@ async fn finish(
     if let Some(email) = &info.email {
         hooks::pre_login(state, email).await?;
     }
-    let user = find_or_create_user(state, provider, &info, &tokens).await?;
+    let {% if "role-management" in handlers %}mut {% endif %}user = find_or_create_user(state, provider, &info, &tokens).await?;
     // The same checks as `POST /login`, answered with 400 like every failed callback.
     if !user.is_active {
         return Err(ApiError::bad_request(
@@ -157,6 +157,9 @@ async fn finish(
         ));
     }
     let issued = backend::issue(state, &user).await?;
+{%- if "role-management" in handlers %}
+    db::load_roles(&state.db, &mut user).await?;
+{%- endif %}
     hooks::post_login(state, &user).await?;
     Ok(backend::login_response(state, &user, issued))
 }

@@ -225,6 +225,9 @@ async fn an_existing_account_is_linked_only_when_the_provider_verified_the_email
     let provider = MockProvider::start().await;
     let app = app(&provider).await;
     let existing = app.create_user("ada@example.com", true, true).await;
+{%- if "role-management" in handlers %}
+    app.grant(&existing, "editor").await;
+{%- endif %}
     provider.set_userinfo(person("42", "ADA@example.com", false));
     log_in(&app, &provider)
         .await
@@ -234,6 +237,10 @@ async fn an_existing_account_is_linked_only_when_the_provider_verified_the_email
     let response = log_in(&app, &provider).await;
     response.assert_status(StatusCode::CREATED);
     assert_eq!(response.body["user"]["id"], existing.id.to_string());
+{%- if "role-management" in handlers %}
+    // The user comes with the roles, as after `POST /login`.
+    assert_eq!(response.body["user"]["roles"][0]["name"], "editor");
+{%- endif %}
     // The account keeps its password.
     app.login("ada@example.com", PASSWORD).await;
 }
