@@ -59,7 +59,8 @@ CREATE INDEX oauth_states_expires ON oauth_states (expires_at);
 
 -- One row per account at a provider. Tokens are kept whole (TEXT), as the provider issued them.
 CREATE TABLE oauth_accounts (
-    provider VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    provider VARCHAR(64) CHARACTER SET ascii NOT NULL,
+    -- Compared exactly (a binary collation); sqlx would read it back as bytes, and nothing does.
     account_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     user_id BINARY(16) NOT NULL,
     -- MEDIUMTEXT: TEXT stops at 64 KiB.
@@ -74,11 +75,12 @@ CREATE TABLE oauth_accounts (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 -- A login started in a browser: keyed by the hash of the random value in its cookie, single use.
+-- Only the key has a binary (case-sensitive) collation: sqlx reads binary-collated columns as bytes.
 CREATE TABLE oauth_states (
     binding_hash VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
-    provider VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    state_hash VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    pkce_verifier VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    provider VARCHAR(64) CHARACTER SET ascii NOT NULL,
+    state_hash VARCHAR(64) CHARACTER SET ascii NOT NULL,
+    pkce_verifier VARCHAR(128) CHARACTER SET ascii NOT NULL,
     expires_at DATETIME NOT NULL,
     created_at DATETIME NOT NULL,
     KEY oauth_states_expires (expires_at)

@@ -386,7 +386,8 @@ pub async fn find_linked_user(
     account_id: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     let row: Option<(Uuid,)> = sqlx::query_as(
-        "SELECT user_id FROM oauth_accounts WHERE provider = $1 AND account_id = $2",
+        "SELECT user_id FROM oauth_accounts \
+         WHERE provider = $1 AND account_id = $2",
     )
     .bind(provider)
     .bind(account_id)
