@@ -426,3 +426,85 @@ impl Config {
         self.app_url.starts_with("https://")
     }
 }
+{%- if "oauth2" in handlers %}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn providers(vars: &[(&str, &str)]) -> Result<Vec<OAuth2Provider>, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        oauth2_providers(&|key: &str| vars.get(key).cloned())
+    }
+
+    #[test]
+    fn presets_need_a_client_id_and_secret_and_others_their_urls() {
+        let read = providers(&[
+            ("OAUTH2_PROVIDERS", "github, Google,acme-id"),
+            ("OAUTH2_GITHUB_CLIENT_ID", "gh-id"),
+            ("OAUTH2_GITHUB_CLIENT_SECRET", "gh-secret"),
+            ("OAUTH2_GOOGLE_CLIENT_ID", "g-id"),
+            ("OAUTH2_GOOGLE_CLIENT_SECRET", "g-secret"),
+            ("OAUTH2_ACME_ID_CLIENT_ID", "a-id"),
+            ("OAUTH2_ACME_ID_CLIENT_SECRET", "a-secret"),
+            (
+                "OAUTH2_ACME_ID_AUTH_URL",
+                "https://id.acme.example/authorize",
+            ),
+            ("OAUTH2_ACME_ID_TOKEN_URL", "https://id.acme.example/token"),
+            (
+                "OAUTH2_ACME_ID_USERINFO_URL",
+                "https://id.acme.example/userinfo",
+            ),
+            ("OAUTH2_ACME_ID_SCOPES", "openid,email profile"),
+        ])
+        .expect("three providers");
+        let names: Vec<&str> = read.iter().map(|provider| provider.name.as_str()).collect();
+        assert_eq!(names, ["github", "google", "acme-id"]);
+        assert_eq!(read[0].kind, OAuth2ProviderKind::GitHub);
+        assert_eq!(read[1].kind, OAuth2ProviderKind::Google);
+        assert_eq!(read[2].kind, OAuth2ProviderKind::Generic);
+        assert_eq!(read[2].token_url, "https://id.acme.example/token");
+        assert_eq!(read[2].scopes, ["openid", "email", "profile"]);
+
+        let missing = providers(&[
+            ("OAUTH2_PROVIDERS", "acme"),
+            ("OAUTH2_ACME_CLIENT_ID", "a-id"),
+            ("OAUTH2_ACME_CLIENT_SECRET", "a-secret"),
+        ]);
+        let error = missing.err().expect("an error").to_string();
+        assert!(error.contains("OAUTH2_ACME_AUTH_URL"), "{error}");
+        assert!(providers(&[]).expect("no providers").is_empty());
+    }
+
+    #[test]
+    fn the_redirect_uri_is_the_callback_path_under_app_url() {
+        let config = Config {
+            database_url: "sqlite://test.db".to_owned(),
+            secret: "a test secret that is long enough for the check".to_owned(),
+            bind_addr: "127.0.0.1:0".parse().expect("an address"),
+            app_url: "https://app.example/".to_owned(),
+            smtp_url: None,
+            mail_from: "no-reply@localhost".to_owned(),
+            rate_limits: RateLimits::default(),
+            oauth2: vec![OAuth2Provider::github("id", "secret")],
+        };
+        assert_eq!(
+            config.oauth2[0].redirect_uri(&config),
+            "https://app.example/oauth2/github/callback"
+        );
+        config.validate().expect("a valid configuration");
+        let mut bad = config.clone();
+        bad.oauth2[0].name = "Git Hub".to_owned();
+        assert!(bad.validate().is_err());
+        let mut bad = config.clone();
+        bad.oauth2[0].token_url = "file:///etc/passwd".to_owned();
+        assert!(bad.validate().is_err());
+    }
+}
+{%- endif %}
