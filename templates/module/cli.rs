@@ -49,8 +49,9 @@ pub enum UsersCommand {
         #[arg(long)]
         description: Option<String>,
     },
-    /// Gives a user a role. A user who has the role already keeps it: the command says so and
-    /// succeeds (exit code 0).
+    /// Gives a user a role.
+    ///
+    /// A user who has the role already keeps it: the command says so and succeeds (exit code 0).
     AssignRole {
         /// The user's email address.
         #[arg(long)]

@@ -135,8 +135,9 @@ where
     S: Clone + Send + Sync + 'static,
 {
 {%- if "role-management" in handlers %}
-    // Who may manage users and roles: holders of the `admin` role. To let others in too, list their
-    // roles (`roles_accepted(&["admin", "support"])`), or demand several with `roles_required`.
+    // The guard of the user and role management routes: only holders of the `admin` role
+    // (`config::ADMIN_ROLE`) get through. To let others in, list their roles here
+    // (`roles_accepted(&[ADMIN_ROLE, "support"])`), or require several with `roles_required`.
     let admin = middleware::from_fn_with_state(state.clone(), roles_accepted(&[ADMIN_ROLE]));
 {%- endif %}
     Router::new()
