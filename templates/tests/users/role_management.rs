@@ -1,7 +1,14 @@
 //! `GET`/`POST /users/roles`, `PATCH`/`DELETE /users/roles/{id}`, `PUT /users/roles/assign` and
 //! `PUT /users/roles/revoke`.
 
+{% if app_mode -%}
+use {{ crate_name }}::{{ module }}::{
+    cli::{self, UsersCommand},
+    db,
+};
+{%- else -%}
 use {{ crate_name }}::{{ module }}::db;
+{%- endif %}
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -296,3 +303,62 @@ async fn the_login_answer_lists_the_users_roles() {
     response.assert_status(StatusCode::CREATED);
     assert_eq!(response.body["user"]["roles"][0]["name"], "editor");
 }
+{%- if app_mode %}
+
+#[tokio::test]
+async fn the_management_commands_create_roles_and_users_and_a_second_assign_role_says_so() {
+    let app = app().await;
+    let create_role = UsersCommand::CreateRole {
+        name: "admin".to_owned(),
+        description: Some("Runs the place".to_owned()),
+    };
+    let said = cli::run(&app.state, create_role).await.expect("a new role");
+    assert!(said.starts_with("created role admin"), "{said}");
+    let duplicate = UsersCommand::CreateRole {
+        name: "ADMIN".to_owned(),
+        description: None,
+    };
+    cli::run(&app.state, duplicate)
+        .await
+        .expect_err("a taken name");
+    let create_user = |email: &str, roles: &[&str]| UsersCommand::CreateUser {
+        email: email.to_owned(),
+        password: PASSWORD.to_owned(),
+        verified: true,
+        inactive: false,
+        roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+    };
+    let said = cli::run(&app.state, create_user("ada@example.com", &["admin"]))
+        .await
+        .expect("a new admin");
+    assert!(said.contains("with the roles admin"), "{said}");
+    // An unknown role creates nothing.
+    cli::run(&app.state, create_user("bob@example.com", &["nope"]))
+        .await
+        .expect_err("an unknown role");
+    assert!(
+        db::find_user_by_email(&app.state.db, "bob@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    cli::run(&app.state, create_user("bob@example.com", &[]))
+        .await
+        .expect("a new user");
+    let assign = || UsersCommand::AssignRole {
+        email: "BOB@example.com".to_owned(),
+        role: "Admin".to_owned(),
+    };
+    let said = cli::run(&app.state, assign()).await.expect("an assignment");
+    assert_eq!(said, "gave the role admin to bob@example.com");
+    let said = cli::run(&app.state, assign()).await.expect("no error");
+    assert!(said.contains("already"), "{said}");
+    // Both can use the admin routes at once: the changes were committed.
+    for email in ["ada@example.com", "bob@example.com"] {
+        let credential = app.login(email, PASSWORD).await;
+        app.get("/users/roles", Some(&credential))
+            .await
+            .assert_status(StatusCode::OK);
+    }
+}
+{%- endif %}
