@@ -1,22 +1,43 @@
-//! End-to-end tests: for each auth backend, generate an app with `cargo users new`, hold it to
-//! `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and its own `cargo test`, build
-//! it, start the server against a real SMTP sink on loopback, and walk the HTTP API of contract
-//! section 3 over real HTTP.
+//! End-to-end tests: generate apps with `cargo users new` for every auth backend on every
+//! database, hold each to `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and its
+//! own `cargo test`, build some, start the server against a real SMTP sink on loopback, and talk
+//! to it over real HTTP:
+//!
+//! | database   | session                   | jwt                       | jwt-cookie                |
+//! | ---------- | ------------------------- | ------------------------- | ------------------------- |
+//! | SQLite     | checks, walk              | checks, walk              | checks, walk              |
+//! | PostgreSQL | checks, two instances     | checks, two instances     | checks, walk, two instances |
+//! | MySQL      | checks, walk              | checks                    | checks                    |
+//!
+//! plus, on each database, a crowd of concurrent registrations (`crowd.rs`). "checks" is fmt,
+//! clippy and the generated tests; "walk" the HTTP API of contract section 3 (`walk.rs`); "two
+//! instances" two servers on one database (`scale_out.rs`).
+//!
+//! PostgreSQL and MySQL tests need `CARGO_USERS_TEST_POSTGRES_URL` (e.g.
+//! `postgres://postgres@127.0.0.1:5432`) and `CARGO_USERS_TEST_MYSQL_URL` (e.g.
+//! `mysql://root@127.0.0.1:3306`), and the `psql` and `mariadb` (or `mysql`) clients; unset, they
+//! say `SKIPPED` on stderr and pass, unless `CARGO_USERS_E2E_REQUIRE_DATABASES` is set.
 //!
 //! Slow: the first run builds the generated apps' dependencies (minutes) into one target folder
-//! shared by all backends and kept between runs, `target/e2e-projects` (see `project.rs`).
-//! `CARGO_USERS_E2E_KEEP=1` keeps the generated projects, their database and server logs.
+//! shared by every project and kept between runs, `target/e2e-projects` (see `project.rs`).
+//! `CARGO_USERS_E2E_KEEP=1` keeps the generated projects, their databases and server logs.
 
 #[path = "e2e/auth.rs"]
 mod auth;
 #[path = "e2e/checks.rs"]
 mod checks;
+#[path = "e2e/crowd.rs"]
+mod crowd;
+#[path = "e2e/databases.rs"]
+mod databases;
 #[path = "e2e/http.rs"]
 mod http;
 #[path = "e2e/mime.rs"]
 mod mime;
 #[path = "e2e/project.rs"]
 mod project;
+#[path = "e2e/scale_out.rs"]
+mod scale_out;
 #[path = "e2e/smtp.rs"]
 mod smtp;
 #[path = "e2e/walk.rs"]
@@ -25,55 +46,273 @@ mod walk;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use auth::Backend;
+use databases::{Db, Store};
 use http::Client;
-use project::{Project, Server};
+use project::{Project, Server, ServerSettings};
+use scale_out::Instance;
 use smtp::SmtpSink;
 use walk::App;
 
-/// Generates, checks, builds and serves the app for `backend`, then walks the contract.
-fn generated_app_builds_and_serves_the_contract(backend: Backend) {
-    let project = Project::generate(&format!("e2e-{}", backend.name()), backend.name());
+/// The name of the running test, for messages (libtest names each test's thread after it).
+fn this_test() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string()
+}
+
+/// Generates the app of one matrix cell and holds it to fmt, clippy and its own tests (run
+/// against `store`).
+fn generate_and_check(store: &Store, backend: Backend, package: &str) -> Project {
+    let project = Project::generate(package, backend.name(), store.db().name());
     project.cargo(&["fmt", "--check"]);
     project.cargo(&["clippy", "--all-targets", "--", "-D", "warnings"]);
-    project.cargo(&["test"]);
-    project.cargo(&["build"]);
+    project.cargo_with_env(&["test"], &store.test_environment());
+    project
+}
 
-    let sink = SmtpSink::start();
-    let server = Server::start(
-        &project.binary(),
-        &project.dir,
-        &project.scratch,
-        &sink.url(),
-    );
-    let app = App {
-        client: Client::new(server.port),
-        app_url: server.app_url.clone(),
-        backend,
-        mail: &sink,
-    };
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| walk::contract(&app))) {
+/// Runs `scenario`; when it panics, prints what the servers logged and the sink received first.
+fn reporting_failures(
+    what: &str,
+    project: &Project,
+    servers: &[&Server],
+    sink: &SmtpSink,
+    scenario: impl FnOnce(),
+) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(scenario)) {
+        let logs: Vec<String> = servers.iter().map(|server| server.logs()).collect();
         eprintln!(
-            "the {} app broke the contract (project in {}); what it logged and mailed:\n{}\n--- mails ---\n{}",
-            backend.name(),
+            "{what} failed (project in {}); what the servers logged and mailed:\n{}\n--- mails ---\n{}",
             project.dir.display(),
-            server.logs(),
+            logs.join("\n"),
             sink.summary()
         );
         resume_unwind(panic);
     }
 }
 
+/// A second instance beside `first`, as behind a load balancer: the same database, secret and
+/// `APP_URL`.
+fn second_instance(project: &Project, first: &Server, settings: &ServerSettings) -> Server {
+    let settings = ServerSettings {
+        app_url: Some(first.app_url.clone()),
+        label: "second-instance".to_string(),
+        ..settings.clone()
+    };
+    Server::start(&project.binary(), &project.dir, &project.scratch, &settings)
+}
+
+/// Two servers on one database: a login on either works on the other, and a logout on either
+/// revokes the credential on the other.
+fn two_instances_share_logins_and_logouts(
+    project: &Project,
+    first: &Server,
+    settings: &ServerSettings,
+    backend: Backend,
+    sink: &SmtpSink,
+) {
+    let second = second_instance(project, first, settings);
+    reporting_failures(
+        "two instances on one database",
+        project,
+        &[first, &second],
+        sink,
+        || {
+            scale_out::two_instances_share_logins_and_logouts(
+                &Instance {
+                    name: "first instance",
+                    client: Client::new(first.port),
+                },
+                &Instance {
+                    name: "second instance",
+                    client: Client::new(second.port),
+                },
+                backend,
+                &first.app_url,
+                sink,
+            )
+        },
+    );
+}
+
+/// Generates, checks, builds and serves the app of one cell, walks the contract, and with
+/// `scale_out` also serves it from a second instance on the same database.
+fn app_builds_passes_its_tests_and_serves_the_contract(
+    db: Db,
+    backend: Backend,
+    package: &str,
+    scale_out: bool,
+) {
+    let Some(store) = Store::for_test(db, &this_test()) else {
+        return;
+    };
+    let project = generate_and_check(&store, backend, package);
+    project.cargo(&["build"]);
+
+    let sink = SmtpSink::start();
+    let database = store.fresh_database(package, &project.scratch);
+    let settings = ServerSettings::new(&database.url, &sink.url());
+    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    let app = App {
+        client: Client::new(server.port),
+        app_url: server.app_url.clone(),
+        backend,
+        mail: &sink,
+    };
+    let what = format!("the {} app on {}", backend.name(), db.name());
+    reporting_failures(&what, &project, &[&server], &sink, || walk::contract(&app));
+    if scale_out {
+        two_instances_share_logins_and_logouts(&project, &server, &settings, backend, &sink);
+    }
+}
+
+/// Generates and checks the app of one cell and serves it from two instances on one database.
+fn app_passes_its_checks_and_two_instances_share_logins_and_logouts(
+    db: Db,
+    backend: Backend,
+    package: &str,
+) {
+    let Some(store) = Store::for_test(db, &this_test()) else {
+        return;
+    };
+    let project = generate_and_check(&store, backend, package);
+    project.cargo(&["build"]);
+
+    let sink = SmtpSink::start();
+    let database = store.fresh_database(package, &project.scratch);
+    let settings = ServerSettings {
+        label: "first-instance".to_string(),
+        ..ServerSettings::new(&database.url, &sink.url())
+    };
+    let first = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    two_instances_share_logins_and_logouts(&project, &first, &settings, backend, &sink);
+}
+
+/// Generates the app of one cell and holds it to fmt, clippy and its own tests.
+fn app_is_formatted_lint_free_and_passes_its_tests(db: Db, backend: Backend, package: &str) {
+    let Some(store) = Store::for_test(db, &this_test()) else {
+        return;
+    };
+    generate_and_check(&store, backend, package);
+}
+
+/// Builds an app on `db` and sends it crowds of concurrent registrations (see `crowd.rs`).
+fn app_keeps_concurrent_registrations_apart(db: Db, package: &str) {
+    let Some(store) = Store::for_test(db, &this_test()) else {
+        return;
+    };
+    let project = Project::generate(package, Backend::Session.name(), db.name());
+    project.cargo(&["build"]);
+
+    let sink = SmtpSink::start();
+    let database = store.fresh_database(package, &project.scratch);
+    let settings = ServerSettings::new(&database.url, &sink.url());
+    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    let client = Client::new(server.port);
+    let what = format!("concurrent registrations on {}", db.name());
+    reporting_failures(&what, &project, &[&server], &sink, || {
+        crowd::racing_registrations_of_one_email_make_one_account(&client, &database);
+        crowd::a_crowd_of_distinct_registrations_all_succeed_and_are_stored(&client, &database);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite
+
 #[test]
 fn session_backend_app_builds_passes_its_tests_and_serves_the_contract() {
-    generated_app_builds_and_serves_the_contract(Backend::Session);
+    app_builds_passes_its_tests_and_serves_the_contract(
+        Db::Sqlite,
+        Backend::Session,
+        "e2e-session",
+        false,
+    );
 }
 
 #[test]
 fn jwt_backend_app_builds_passes_its_tests_and_serves_the_contract() {
-    generated_app_builds_and_serves_the_contract(Backend::Jwt);
+    app_builds_passes_its_tests_and_serves_the_contract(Db::Sqlite, Backend::Jwt, "e2e-jwt", false);
 }
 
 #[test]
 fn jwt_cookie_backend_app_builds_passes_its_tests_and_serves_the_contract() {
-    generated_app_builds_and_serves_the_contract(Backend::JwtCookie);
+    app_builds_passes_its_tests_and_serves_the_contract(
+        Db::Sqlite,
+        Backend::JwtCookie,
+        "e2e-jwt-cookie",
+        false,
+    );
+}
+
+#[test]
+fn sqlite_app_gives_an_email_to_one_of_50_racing_registrations_and_keeps_all_200_of_a_crowd() {
+    app_keeps_concurrent_registrations_apart(Db::Sqlite, "e2e-sqlite-crowd");
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL (CARGO_USERS_TEST_POSTGRES_URL)
+
+#[test]
+fn postgres_session_app_passes_its_checks_and_two_instances_share_logins_and_logouts() {
+    app_passes_its_checks_and_two_instances_share_logins_and_logouts(
+        Db::Postgres,
+        Backend::Session,
+        "e2e-pg-session",
+    );
+}
+
+#[test]
+fn postgres_jwt_app_passes_its_checks_and_two_instances_share_logins_and_logouts() {
+    app_passes_its_checks_and_two_instances_share_logins_and_logouts(
+        Db::Postgres,
+        Backend::Jwt,
+        "e2e-pg-jwt",
+    );
+}
+
+#[test]
+fn postgres_jwt_cookie_app_builds_passes_its_tests_serves_the_contract_and_scales_out() {
+    app_builds_passes_its_tests_and_serves_the_contract(
+        Db::Postgres,
+        Backend::JwtCookie,
+        "e2e-pg-jwt-cookie",
+        true,
+    );
+}
+
+#[test]
+fn postgres_app_gives_an_email_to_one_of_50_racing_registrations_and_keeps_all_200_of_a_crowd() {
+    app_keeps_concurrent_registrations_apart(Db::Postgres, "e2e-pg-crowd");
+}
+
+// ---------------------------------------------------------------------------------------------
+// MySQL / MariaDB (CARGO_USERS_TEST_MYSQL_URL)
+
+#[test]
+fn mysql_session_app_builds_passes_its_tests_and_serves_the_contract() {
+    app_builds_passes_its_tests_and_serves_the_contract(
+        Db::Mysql,
+        Backend::Session,
+        "e2e-mysql-session",
+        false,
+    );
+}
+
+#[test]
+fn mysql_jwt_app_is_formatted_lint_free_and_passes_its_tests() {
+    app_is_formatted_lint_free_and_passes_its_tests(Db::Mysql, Backend::Jwt, "e2e-mysql-jwt");
+}
+
+#[test]
+fn mysql_jwt_cookie_app_is_formatted_lint_free_and_passes_its_tests() {
+    app_is_formatted_lint_free_and_passes_its_tests(
+        Db::Mysql,
+        Backend::JwtCookie,
+        "e2e-mysql-jwt-cookie",
+    );
+}
+
+#[test]
+fn mysql_app_gives_an_email_to_one_of_50_racing_registrations_and_keeps_all_200_of_a_crowd() {
+    app_keeps_concurrent_registrations_apart(Db::Mysql, "e2e-mysql-crowd");
 }

@@ -119,13 +119,16 @@ impl RequestBuilder {
         format!("{} {}", self.method, self.path)
     }
 
-    fn send_once(&self) -> Response {
+    /// Sends the request once, allowing it `timeout` in all, and hands back any failure (no
+    /// connection, no answer in time, an unreadable answer) instead of panicking: for many
+    /// requests sent at once from threads. A 429 is returned like any answer.
+    pub fn try_send(&self, timeout: Duration) -> Result<Response, String> {
         let what = self.describe();
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|error| {
-            panic!("{what}: cannot connect to 127.0.0.1:{}: {error}", self.port)
-        });
-        stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(REQUEST_TIMEOUT)).unwrap();
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut stream = TcpStream::connect_timeout(&address, timeout)
+            .map_err(|error| format!("{what}: cannot connect to {address}: {error}"))?;
+        stream.set_read_timeout(Some(timeout)).unwrap();
+        stream.set_write_timeout(Some(timeout)).unwrap();
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nAccept: application/json\r\n",
             self.method, self.path, self.port
@@ -141,17 +144,22 @@ impl RequestBuilder {
         request.extend_from_slice(&self.body);
         stream
             .write_all(&request)
-            .unwrap_or_else(|error| panic!("{what}: cannot send the request: {error}"));
+            .map_err(|error| format!("{what}: cannot send the request: {error}"))?;
         let mut raw = Vec::new();
         stream
             .read_to_end(&mut raw)
-            .unwrap_or_else(|error| panic!("{what}: cannot read the response: {error}"));
-        parse_response(&raw).unwrap_or_else(|error| {
-            panic!(
+            .map_err(|error| format!("{what}: cannot read the response: {error}"))?;
+        parse_response(&raw).map_err(|error| {
+            format!(
                 "{what}: unreadable response ({error}):\n{}",
                 String::from_utf8_lossy(&raw)
             )
         })
+    }
+
+    fn send_once(&self) -> Response {
+        self.try_send(REQUEST_TIMEOUT)
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 }
 

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 /// Variables of the generated app that must not leak from the test's environment into its
 /// `cargo test` or server: each project brings its own `.env`, and the server gets them set here.
-const APP_VARIABLES: [&str; 6] = [
+const APP_VARIABLES: [&str; 7] = [
     "DATABASE_URL",
+    "TEST_DATABASE_URL",
     "USERS_SECRET",
     "BIND_ADDR",
     "APP_URL",
@@ -55,9 +56,9 @@ pub struct Project {
 }
 
 impl Project {
-    /// Runs `cargo-users users new <name> --yes --backend <backend> --db sqlite` in a fresh
+    /// Runs `cargo-users users new <name> --yes --backend <backend> --db <db>` in a fresh
     /// temporary directory and checks the app-mode layout it must produce.
-    pub fn generate(name: &str, backend: &str) -> Project {
+    pub fn generate(name: &str, backend: &str, db: &str) -> Project {
         let temp = tempfile::Builder::new()
             .prefix(&format!("cargo-users-{name}-"))
             .tempdir()
@@ -84,7 +85,7 @@ impl Project {
                 "--backend",
                 backend,
                 "--db",
-                "sqlite",
+                db,
             ])
             .current_dir(&scratch)
             .env("CARGO_TARGET_DIR", shared_target_dir())
@@ -93,7 +94,7 @@ impl Project {
             .stdin(Stdio::null());
         run(
             &mut command,
-            &format!("cargo-users users new {name} --backend {backend}"),
+            &format!("cargo-users users new {name} --backend {backend} --db {db}"),
         );
         let project = Project {
             name: name.to_string(),
@@ -151,6 +152,11 @@ impl Project {
     /// Runs `cargo <args>` in the project with the shared target directory; panics with the
     /// command's whole output when it fails.
     pub fn cargo(&self, args: &[&str]) {
+        self.cargo_with_env(args, &[]);
+    }
+
+    /// [`Project::cargo`] with these variables set (e.g. `TEST_DATABASE_URL`).
+    pub fn cargo_with_env(&self, args: &[&str], environment: &[(String, String)]) {
         let mut command = cargo();
         command
             .args(args)
@@ -161,10 +167,18 @@ impl Project {
         for variable in APP_VARIABLES {
             command.env_remove(variable);
         }
-        run(
+        command.envs(environment.iter().map(|(name, value)| (name, value)));
+        let output = run(
             &mut command,
             &format!("{}: cargo {}", self.name, args.join(" ")),
         );
+        if args.first() == Some(&"test") {
+            eprintln!(
+                "{}: the generated tests: {} passed",
+                self.name,
+                passed_tests(&String::from_utf8_lossy(&output.stdout))
+            );
+        }
     }
 
     /// The debug binary `cargo build` made.
@@ -199,6 +213,18 @@ fn run(command: &mut Command, what: &str) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The sum of `N passed` over the `test result:` lines of `cargo test` output.
+fn passed_tests(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("test result: "))
+        .filter_map(|result| {
+            let before = result.split(" passed").next()?;
+            before.rsplit(' ').next()?.parse::<u64>().ok()
+        })
+        .sum()
 }
 
 /// Every file under `dir` (relative paths, sorted), skipping `target/`, for failure messages.
@@ -242,35 +268,73 @@ pub fn random_secret() -> String {
         .collect()
 }
 
+/// What a server process is given besides its port.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// `DATABASE_URL`.
+    pub database_url: String,
+    /// `USERS_SECRET`: instances that share a database must share it too.
+    pub secret: String,
+    /// `SMTP_URL`.
+    pub smtp_url: String,
+    /// `APP_URL`; `None`: `http://localhost:<the server's port>`. Instances behind one load
+    /// balancer share the balancer's.
+    pub app_url: Option<String>,
+    /// Names the log files (`<label>.stdout.log`) and the server in messages.
+    pub label: String,
+}
+
+impl ServerSettings {
+    /// A server of its own on `database_url`, with a fresh secret, mailing to `smtp_url`.
+    pub fn new(database_url: &str, smtp_url: &str) -> ServerSettings {
+        ServerSettings {
+            database_url: database_url.to_string(),
+            secret: random_secret(),
+            smtp_url: smtp_url.to_string(),
+            app_url: None,
+            label: "server".to_string(),
+        }
+    }
+}
+
 /// A running server process; killed when dropped. Its stdout and stderr go to files.
 pub struct Server {
     child: Child,
     pub port: u16,
     pub app_url: String,
+    pub label: String,
     stdout: PathBuf,
     stderr: PathBuf,
 }
 
 impl Server {
     /// Starts `binary` in `project_dir` with the contract's environment (`.env` is not relied on:
-    /// every variable is set) and waits until its port accepts connections.
-    pub fn start(binary: &Path, project_dir: &Path, scratch: &Path, smtp_url: &str) -> Server {
+    /// every variable is set), logging into `log_dir`, and waits until its port accepts
+    /// connections.
+    pub fn start(
+        binary: &Path,
+        project_dir: &Path,
+        log_dir: &Path,
+        settings: &ServerSettings,
+    ) -> Server {
         let port = free_port();
-        let app_url = format!("http://localhost:{port}");
-        let stdout = scratch.join("server.stdout.log");
-        let stderr = scratch.join("server.stderr.log");
+        let app_url = settings
+            .app_url
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{port}"));
+        let label = settings.label.clone();
+        let stdout = log_dir.join(format!("{label}.stdout.log"));
+        let stderr = log_dir.join(format!("{label}.stderr.log"));
         let child = Command::new(binary)
             .current_dir(project_dir)
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}", scratch.join("app.db").display()),
-            )
-            .env("USERS_SECRET", random_secret())
+            .env("DATABASE_URL", &settings.database_url)
+            .env("USERS_SECRET", &settings.secret)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("APP_URL", &app_url)
-            .env("SMTP_URL", smtp_url)
+            .env("SMTP_URL", &settings.smtp_url)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .env_remove("TEST_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap())
@@ -280,6 +344,7 @@ impl Server {
             child,
             port,
             app_url,
+            label,
             stdout,
             stderr,
         };
@@ -292,7 +357,8 @@ impl Server {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!(
-                    "the server exited with {status} before listening on port {}:\n{}",
+                    "the {} exited with {status} before listening on port {}:\n{}",
+                    self.label,
                     self.port,
                     self.logs()
                 );
@@ -304,7 +370,8 @@ impl Server {
             .is_ok()
             {
                 eprintln!(
-                    "server listening on port {} after {:.1?}",
+                    "{} listening on port {} after {:.1?}",
+                    self.label,
                     self.port,
                     started.elapsed()
                 );
@@ -312,7 +379,8 @@ impl Server {
             }
             assert!(
                 started.elapsed() < STARTUP_TIMEOUT,
-                "the server did not listen on port {} within {STARTUP_TIMEOUT:?}:\n{}",
+                "the {} did not listen on port {} within {STARTUP_TIMEOUT:?}:\n{}",
+                self.label,
                 self.port,
                 self.logs()
             );
@@ -326,7 +394,8 @@ impl Server {
             std::fs::read_to_string(path).unwrap_or_else(|error| format!("({error})"))
         };
         format!(
-            "--- server stdout ---\n{}\n--- server stderr ---\n{}",
+            "--- {} stdout ---\n{}\n--- {0} stderr ---\n{}",
+            self.label,
             read(&self.stdout),
             read(&self.stderr)
         )
@@ -352,6 +421,13 @@ mod tests {
             "{a}"
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn passed_tests_are_summed_over_every_test_binary() {
+        let stdout = "running 2 tests\ntest result: ok. 2 passed; 0 failed; 0 ignored\n\
+                      test result: ok. 30 passed; 0 failed; 1 ignored; 0 measured\n";
+        assert_eq!(passed_tests(stdout), 32);
     }
 
     #[test]
