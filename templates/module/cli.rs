@@ -1,5 +1,5 @@
-//! Management commands: `<bin> users create-user ...`{% if "role-management" in handlers %}, `create-role` and `assign-role`{% endif %}. Each
-//! change is committed before the command returns (one statement, or one transaction).
+//! Management commands: `<bin> users create-user ...`{% if "role-management" in handlers %}, `create-role` and `assign-role`{% endif %}.
+//! Each change is committed before the command returns (one statement, or one transaction).
 
 use clap::Subcommand;
 
