@@ -26,11 +26,8 @@ pub mod rate_limit;
 pub mod tokens;
 
 use axum::Router;
-{%- if backend != "jwt" or "role-management" in handlers %}
+{%- if backend != "jwt" %}
 use axum::middleware;
-{%- endif %}
-{%- if "role-management" in handlers %}
-use config::ADMIN_ROLE;
 {%- endif %}
 
 pub use config::Config;
@@ -134,12 +131,6 @@ pub fn router<S>(state: UsersState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-{%- if "role-management" in handlers %}
-    // The guard of the user and role management routes: only holders of the `admin` role
-    // (`config::ADMIN_ROLE`) get through. To let others in, list their roles here
-    // (`roles_accepted(&[ADMIN_ROLE, "support"])`), or require several with `roles_required`.
-    let admin = middleware::from_fn_with_state(state.clone(), roles_accepted(&[ADMIN_ROLE]));
-{%- endif %}
     Router::new()
 {%- for handler in handlers %}
 {%- if handler == "auth" %}
@@ -153,9 +144,9 @@ where
 {%- elif handler == "current-user" %}
         .merge(handlers::current_user::routes())
 {%- elif handler == "role-management" %}
-        .merge(handlers::role_management::routes().route_layer(admin.clone()))
+        .merge(layers::admin(handlers::role_management::routes(), &state))
 {%- elif handler == "user-management" %}
-        .merge(handlers::user_management::routes().route_layer(admin.clone()))
+        .merge(layers::admin(handlers::user_management::routes(), &state))
 {%- elif handler == "oauth2" %}
         .merge(handlers::oauth2::routes())
 {%- endif %}
