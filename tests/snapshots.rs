@@ -46,54 +46,75 @@ fn generated_tree(backend: Backend, db: Database, handlers: HandlerSelection) ->
     out
 }
 
+/// Asserts the snapshot `name` of the tree for these choices.
+fn check(name: &str, backend: Backend, db: Database, handlers: HandlerSelection) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name, generated_tree(backend, db, handlers)));
+}
+
 fn defaults() -> HandlerSelection {
     HandlerSelection::defaults()
 }
 
-fn settings() -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    s.set_prepend_module_to_snapshot(false);
-    s.set_omit_expression(true);
-    s
-}
-
 #[test]
 fn session_backend_with_the_default_handlers() {
-    settings().bind(|| {
-        insta::assert_snapshot!(
-            "session_sqlite_default_handlers",
-            generated_tree(Backend::Session, Database::Sqlite, defaults())
-        );
-    });
+    check(
+        "session_sqlite_default_handlers",
+        Backend::Session,
+        Database::Sqlite,
+        defaults(),
+    );
 }
 
 #[test]
 fn jwt_backend_with_the_default_handlers() {
-    settings().bind(|| {
-        insta::assert_snapshot!(
-            "jwt_sqlite_default_handlers",
-            generated_tree(Backend::Jwt, Database::Sqlite, defaults())
-        );
-    });
+    check(
+        "jwt_sqlite_default_handlers",
+        Backend::Jwt,
+        Database::Sqlite,
+        defaults(),
+    );
 }
 
 #[test]
 fn jwt_cookie_backend_with_the_default_handlers() {
-    settings().bind(|| {
-        insta::assert_snapshot!(
-            "jwt_cookie_sqlite_default_handlers",
-            generated_tree(Backend::JwtCookie, Database::Sqlite, defaults())
-        );
-    });
+    check(
+        "jwt_cookie_sqlite_default_handlers",
+        Backend::JwtCookie,
+        Database::Sqlite,
+        defaults(),
+    );
 }
 
 #[test]
 fn session_backend_with_auth_and_current_user_only() {
     let handlers = HandlerSelection::Named(vec!["auth".into(), "current-user".into()]);
-    settings().bind(|| {
-        insta::assert_snapshot!(
-            "session_sqlite_auth_current_user",
-            generated_tree(Backend::Session, Database::Sqlite, handlers)
-        );
-    });
+    check(
+        "session_sqlite_auth_current_user",
+        Backend::Session,
+        Database::Sqlite,
+        handlers,
+    );
+}
+
+#[test]
+fn session_backend_on_postgres_with_every_handler() {
+    check(
+        "session_postgres_all_handlers",
+        Backend::Session,
+        Database::Postgres,
+        HandlerSelection::All,
+    );
+}
+
+#[test]
+fn jwt_cookie_backend_on_mysql_with_every_handler() {
+    check(
+        "jwt_cookie_mysql_all_handlers",
+        Backend::JwtCookie,
+        Database::Mysql,
+        HandlerSelection::All,
+    );
 }
