@@ -44,19 +44,26 @@ impl Limiter {
         email: &str,
         client: ClientAddr,
     ) -> Result<(), ApiError> {
-        if let Some(ip) = client.0 {
-            self.per_address
-                .check_key(&(action, ip))
-                .map_err(|not_until| too_many(&not_until))?;
-        }
+        self.check_address(action, client)?;
         self.per_account
             .check_key(&(action, email.trim().to_lowercase()))
-            .map_err(|not_until| too_many(&not_until))?;
+            .map_err(|not_until| too_many(&not_until))
+    }
+
+    /// Counts one attempt at `action` from `client` alone, for routes that name no account (such
+    /// as the OAuth2 authorize step), or answers 429 with the time to wait.
+    pub fn check_address(&self, action: &'static str, client: ClientAddr) -> Result<(), ApiError> {
         if self.per_account.len() > MAX_TRACKED_KEYS || self.per_address.len() > MAX_TRACKED_KEYS {
             self.per_account.retain_recent();
             self.per_address.retain_recent();
         }
-        Ok(())
+        match client.0 {
+            Some(ip) => self
+                .per_address
+                .check_key(&(action, ip))
+                .map_err(|not_until| too_many(&not_until)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -26,6 +26,7 @@ use crate::{{ module }}::{
     hooks,
     model::User,
     oauth2::{self, ProviderTokens, ProviderUser},
+    rate_limit::ClientAddr,
 {%- if "verify" in handlers %}
     tokens::{self, Purpose},
 {%- else %}
@@ -62,8 +63,11 @@ fn provider(
 /// to, and a short-lived cookie that binds the login to this browser.
 async fn authorize(
     State(state): State<UsersState>,
+    client: ClientAddr,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    // Each call stores a state row for a while: limit them per client address.
+    state.limiter.check_address("oauth2_authorize", client)?;
     let provider = provider(&state, name)?;
     let started = oauth2::start(&state, &provider).await?;
     let cookie = cookies::set(
