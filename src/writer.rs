@@ -180,15 +180,18 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
         .prefix(".cargo-users-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
+    // No fsync: the rename makes each file appear whole or not at all, which is what matters for
+    // source files, and syncing every file made `init` several times slower.
     tmp.write_all(contents.as_bytes())
-        .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io(path, e))?;
     match std::fs::metadata(path) {
         // Keep the permissions of a file that is replaced.
         Ok(meta) => {
             let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
         }
-        // A temporary file is private (0600); a new source file is not.
+        // A new `.env` holds the secret: it stays private (0600), as the temporary file is.
+        Err(_) if path.file_name().is_some_and(|name| name == ".env") => {}
+        // A new source file is readable like any other.
         Err(_) => {
             #[cfg(unix)]
             {

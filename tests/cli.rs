@@ -341,6 +341,23 @@ fn init_with_the_cargo_subcommand_word_works() {
 // ---------------------------------------------------------------------------------------------
 // What init writes
 
+#[cfg(unix)]
+#[test]
+fn the_env_file_with_the_secret_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let pkg = Pkg::hello();
+    pkg.init(&[]);
+    let mode = |rel: &str| {
+        std::fs::metadata(pkg.path(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(".env"), 0o600);
+    assert_eq!(mode("src/users/mod.rs"), 0o644);
+}
+
 #[test]
 fn init_writes_the_module_migration_env_gitignore_lib_and_record() {
     let pkg = Pkg::hello();
