@@ -3,11 +3,11 @@
 //! own `cargo test`, build some, start the server against a real SMTP sink on loopback, and talk
 //! to it over real HTTP:
 //!
-//! | database   | session                   | jwt                       | jwt-cookie                |
-//! | ---------- | ------------------------- | ------------------------- | ------------------------- |
-//! | SQLite     | checks, walk              | checks, walk              | checks, walk              |
-//! | PostgreSQL | checks, two instances     | checks, two instances     | checks, walk, two instances |
-//! | MySQL      | checks, walk              | checks                    | checks                    |
+//! | database   | session               | jwt                   | jwt-cookie                  |
+//! | ---------- | --------------------- | --------------------- | --------------------------- |
+//! | SQLite     | checks, walk          | checks, walk          | checks, walk                |
+//! | PostgreSQL | checks, two instances | checks, two instances | checks, walk, two instances |
+//! | MySQL      | checks, walk          | checks                | checks                      |
 //!
 //! plus, on each database, a crowd of concurrent registrations (`crowd.rs`). "checks" is fmt,
 //! clippy and the generated tests; "walk" the HTTP API of contract section 3 (`walk.rs`); "two

@@ -5,7 +5,8 @@
 //! Each request runs on its own thread, all released together by a barrier. Every request is
 //! bounded in time ([`CROWD_TIMEOUT`]): in a debug build one Argon2id hash takes about half a
 //! second of one core, and the app hashes at most one password per core at a time, so 200
-//! registrations on 2 cores take about a minute.
+//! registrations on 2 cores take from half a minute to over three minutes, depending on what
+//! else the machine is doing.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Barrier;
