@@ -140,26 +140,28 @@ async fn a_person_who_mistypes_the_password_three_times_still_gets_in() {
     app.login("ada@example.com", PASSWORD).await;
 }
 
-#[tokio::test]
-async fn too_many_attempts_get_429_with_retry_after_and_waiting_that_long_lets_the_client_in() {
-    // Two attempts, then one every 4 s: long enough that two slow (debug-build) password checks
-    // cannot earn the third attempt back before it is made.
-    let quota = Quota::with_period(Duration::from_secs(4))
+/// A quota of `burst` attempts at once, then one per `period`.
+fn limits(burst: u32, period: Duration) -> RateLimits {
+    let quota = Quota::with_period(period)
         .unwrap()
-        .allow_burst(NonZeroU32::new(2).unwrap());
-    let app = app_with_limits(RateLimits {
+        .allow_burst(NonZeroU32::new(burst).unwrap());
+    RateLimits {
         per_account: quota,
         per_address: quota,
-    })
-    .await;
+    }
+}
+
+#[tokio::test]
+async fn too_many_attempts_get_429_with_retry_after_per_account() {
+    // Two attempts, then one a minute: however slow the password checks, the third is refused.
+    let app = app_with_limits(limits(2, Duration::from_secs(60))).await;
     app.create_user("ada@example.com", true, true).await;
     let attempt = json!({ "email": "ada@example.com", "password": "guess guess" });
-    app.post("/login", attempt.clone())
-        .await
-        .assert_status(StatusCode::UNAUTHORIZED);
-    app.post("/login", attempt.clone())
-        .await
-        .assert_status(StatusCode::UNAUTHORIZED);
+    for _ in 0..2 {
+        app.post("/login", attempt.clone())
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
     let limited = app.post("/login", attempt).await;
     limited.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     let wait: u64 = limited.headers[header::RETRY_AFTER]
@@ -167,14 +169,38 @@ async fn too_many_attempts_get_429_with_retry_after_and_waiting_that_long_lets_t
         .unwrap()
         .parse()
         .expect("whole seconds");
-    assert!((1..=4).contains(&wait), "Retry-After: {wait}");
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    // The right password does not get around the limit either.
+    let right = json!({ "email": "ada@example.com", "password": PASSWORD });
+    app.post("/login", right)
+        .await
+        .assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     // Another account is not limited by this one's attempts.
-    app.post(
-        "/login",
-        json!({ "email": "eve@example.com", "password": "guess guess" }),
-    )
-    .await
-    .assert_status(StatusCode::UNAUTHORIZED);
+    let other = json!({ "email": "eve@example.com", "password": "guess guess" });
+    app.post("/login", other)
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_client_that_waits_for_retry_after_gets_in() {
+    // One attempt, then one every 3 s. A wrong attempt spends it; the next attempts are refused
+    // until the wait is over (a very slow machine may need a few tries to see the 429).
+    let app = app_with_limits(limits(1, Duration::from_secs(3))).await;
+    app.create_user("ada@example.com", true, true).await;
+    let attempt = json!({ "email": "ada@example.com", "password": "guess guess" });
+    let mut wait = None;
+    for _ in 0..5 {
+        let response = app.post("/login", attempt.clone()).await;
+        if response.status == StatusCode::TOO_MANY_REQUESTS {
+            let seconds = response.headers[header::RETRY_AFTER].to_str().unwrap();
+            wait = Some(seconds.parse::<u64>().expect("whole seconds"));
+            break;
+        }
+        response.assert_status(StatusCode::UNAUTHORIZED);
+    }
+    let wait = wait.expect("a 429 within five quick attempts");
+    assert!((1..=3).contains(&wait), "Retry-After: {wait}");
     tokio::time::sleep(Duration::from_secs(wait)).await;
     app.login("ada@example.com", PASSWORD).await;
 }
