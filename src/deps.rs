@@ -225,6 +225,44 @@ pub fn apply(text: &str, requests: &[DepRequest]) -> Result<EditOutcome> {
     Ok(outcome)
 }
 
+/// Adds `[profile.dev.package.<name>] opt-level = 3` for each crate that has no such table yet, so
+/// debug builds run it at full speed (the intermediate `profile` tables stay implicit: no empty
+/// headers). Returns the text unchanged when nothing is missing.
+pub fn optimize_in_dev(text: &str, crates: &[String]) -> Result<String> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e| Error::failure(format!("Cargo.toml is not valid TOML: {e}")))?;
+    let mut changed = false;
+    for name in crates {
+        let mut path = vec!["profile", "dev", "package"];
+        let mut table = doc.as_table_mut();
+        for key in path.drain(..) {
+            let item = table.entry(key).or_insert_with(|| {
+                let mut implicit = Table::new();
+                implicit.set_implicit(true);
+                Item::Table(implicit)
+            });
+            match item.as_table_mut() {
+                Some(inner) => table = inner,
+                // `profile = "..."` or an inline table: leave the user's file alone.
+                None => return Ok(text.to_string()),
+            }
+        }
+        if table.contains_key(name) {
+            continue;
+        }
+        let mut settings = Table::new();
+        settings.insert("opt-level", toml_edit::value(3));
+        table.insert(name, Item::Table(settings));
+        changed = true;
+    }
+    Ok(if changed {
+        doc.to_string()
+    } else {
+        text.to_string()
+    })
+}
+
 fn dependency_table<'a>(doc: &'a mut DocumentMut, name: &str) -> Result<&'a mut Table> {
     let item = doc.entry(name).or_insert_with(|| Item::Table(Table::new()));
     if let Item::Value(Value::InlineTable(inline)) = item {
@@ -346,6 +384,24 @@ fn to_edit_value(value: &toml::Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argon2_is_optimized_in_dev_builds_without_touching_existing_profiles() {
+        let crates = vec!["argon2".to_string(), "blake2".to_string()];
+        let text = "[package]\nname = \"demo\"\n\n[profile.dev.package.blake2]\nopt-level = 1\n";
+        let out = optimize_in_dev(text, &crates).unwrap();
+        assert_eq!(
+            out,
+            "[package]\nname = \"demo\"\n\n[profile.dev.package.blake2]\nopt-level = 1\n\n\
+             [profile.dev.package.argon2]\nopt-level = 3\n"
+        );
+        assert_eq!(optimize_in_dev(&out, &crates).unwrap(), out);
+        let fresh = optimize_in_dev("[package]\nname = \"demo\"\n", &crates[..1]).unwrap();
+        assert_eq!(
+            fresh,
+            "[package]\nname = \"demo\"\n\n[profile.dev.package.argon2]\nopt-level = 3\n"
+        );
+    }
 
     fn req(kind: DepKind, name: &str, value: &str) -> DepRequest {
         let parsed: toml::Table = toml::from_str(&format!("x = {value}")).unwrap();

@@ -47,6 +47,9 @@ pub struct Manifest {
     /// Dev-dependencies every project gets.
     #[serde(default, rename = "dev-dependencies")]
     pub dev_dependencies: DepTable,
+    /// Crates built with `opt-level = 3` in the `dev` profile too (added when absent).
+    #[serde(default, rename = "optimize-in-dev")]
+    pub optimize_in_dev: Vec<String>,
 }
 
 /// A table holding `dependencies` and `dev-dependencies` tables.

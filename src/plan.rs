@@ -286,9 +286,15 @@ pub fn build(
         opts.app_mode,
     );
     let outcome = deps::apply(&cargo_toml, &requests)?;
+    // In a workspace member cargo ignores the package's profiles, so none are added there.
+    let cargo_toml = if project.is_workspace_member() {
+        outcome.text
+    } else {
+        deps::optimize_in_dev(&outcome.text, &manifest.optimize_in_dev)?
+    };
     files.push(PlannedFile {
         path: "Cargo.toml".to_string(),
-        contents: outcome.text,
+        contents: cargo_toml,
         policy: Policy::Edit,
     });
 

@@ -24,6 +24,17 @@ pub struct Project {
 }
 
 impl Project {
+    /// Whether a `Cargo.toml` with a `[workspace]` table sits in a parent folder: then cargo reads
+    /// profiles from that workspace root only, and ignores (with a warning) the package's own.
+    pub fn is_workspace_member(&self) -> bool {
+        self.root.ancestors().skip(1).any(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .ok()
+                .and_then(|text| text.parse::<toml::Table>().ok())
+                .is_some_and(|table| table.contains_key("workspace"))
+        })
+    }
+
     /// Finds the package: `manifest_path` when given, else the nearest `Cargo.toml` from `cwd`
     /// upward.
     pub fn locate(manifest_path: Option<&Path>, cwd: &Path) -> Result<Self> {

@@ -71,6 +71,8 @@ fn a_workspace_member_is_reached_with_manifest_path() {
     assert!(ws.exists("app/cargo-users.toml"));
     assert!(ws.exists("app/src/users/mod.rs"));
     assert!(!ws.exists("cargo-users.toml"));
+    // Cargo ignores a member's profiles, so none is added there.
+    assert!(!ws.read("app/Cargo.toml").contains("[profile"));
 }
 
 #[test]
