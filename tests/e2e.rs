@@ -62,9 +62,11 @@ fn this_test() -> String {
 }
 
 /// Generates the app of one matrix cell and holds it to fmt, clippy and its own tests (run
-/// against `store`).
+/// against `store`). SQLite cells get the default handlers; PostgreSQL and MySQL cells every
+/// handler (`--handlers all`), so each handler's SQL runs on each database.
 fn generate_and_check(store: &Store, backend: Backend, package: &str) -> Project {
-    let project = Project::generate(package, backend.name(), store.db().name());
+    let handlers = (store.db() != Db::Sqlite).then_some("all");
+    let project = Project::generate_with(package, backend.name(), store.db().name(), handlers);
     project.cargo(&["fmt", "--check"]);
     project.cargo(&["clippy", "--all-targets", "--", "-D", "warnings"]);
     project.cargo_with_env(&["test"], &store.test_environment());
@@ -315,4 +317,125 @@ fn mysql_jwt_cookie_app_is_formatted_lint_free_and_passes_its_tests() {
 #[test]
 fn mysql_app_gives_an_email_to_one_of_50_racing_registrations_and_keeps_all_200_of_a_crowd() {
     app_keeps_concurrent_registrations_apart(Db::Mysql, "e2e-mysql-crowd");
+}
+
+/// `add-handler` on an app whose database already has users: the new handlers' migrations apply
+/// on top, the project stays formatted, lint-free and green, the management commands work on the
+/// existing data, and the new routes answer over HTTP behind the admin guard.
+#[test]
+fn add_handler_brings_roles_user_management_and_oauth2_to_an_app_already_in_use() {
+    let project = Project::generate("e2e-add-handler", Backend::Session.name(), "sqlite");
+    project.cargo(&["build"]);
+    let database = format!("sqlite://{}", project.scratch.join("in-use.db").display());
+    let secret = project::random_secret();
+    let app = |args: &[&str]| {
+        let output = project.app(args, &database, &secret);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    let password = "correct horse battery";
+    for email in ["admin@example.com", "member@example.com"] {
+        let (ok, text) = app(&[
+            "users",
+            "create-user",
+            "--email",
+            email,
+            "--password",
+            password,
+            "--verified",
+        ]);
+        assert!(ok, "create-user {email} before add-handler: {text}");
+    }
+
+    for handler in ["role-management", "user-management", "oauth2"] {
+        project.tool(&["add-handler", handler]);
+    }
+    let migrations = std::fs::read_dir(project.dir.join("migrations"))
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect::<Vec<_>>();
+    for name in ["_users.sql", "_roles.sql", "_oauth2.sql"] {
+        assert!(
+            migrations.iter().any(|m| m.ends_with(name)),
+            "no *{name} in migrations/: {migrations:?}"
+        );
+    }
+    project.cargo(&["fmt", "--check"]);
+    project.cargo(&["clippy", "--all-targets", "--", "-D", "warnings"]);
+    project.cargo(&["test"]);
+    project.cargo(&["build"]);
+
+    // The new migrations apply to the database that already has users.
+    let (ok, text) = app(&["users", "create-role", "--name", "admin"]);
+    assert!(ok, "create-role after add-handler: {text}");
+    let (ok, text) = app(&[
+        "users",
+        "assign-role",
+        "--email",
+        "admin@example.com",
+        "--role",
+        "admin",
+    ]);
+    assert!(ok, "assign-role: {text}");
+    let (ok, text) = app(&[
+        "users",
+        "assign-role",
+        "--email",
+        "admin@example.com",
+        "--role",
+        "admin",
+    ]);
+    assert!(
+        ok && text.contains("already"),
+        "a second assign-role says so: {text}"
+    );
+
+    let sink = SmtpSink::start();
+    let settings = ServerSettings {
+        secret: secret.clone(),
+        ..ServerSettings::new(&database, &sink.url())
+    };
+    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    let client = Client::new(server.port);
+    reporting_failures(
+        "the app after add-handler",
+        &project,
+        &[&server],
+        &sink,
+        || {
+            let login = |email: &str| {
+                let response = client
+                    .post("/login")
+                    .json(&serde_json::json!({ "email": email, "password": password }))
+                    .send();
+                assert_eq!(response.status, 201, "login {email}: {}", response.body);
+                Backend::Session.credential_from_login(&response)
+            };
+            let admin = login("admin@example.com");
+            let users = admin.apply(client.get("/users")).send();
+            assert_eq!(users.status, 200, "GET /users as admin: {}", users.body);
+            assert_eq!(users.json()["total"], 2, "{}", users.body);
+            let roles = admin.apply(client.get("/users/roles")).send();
+            assert_eq!(
+                roles.status, 200,
+                "GET /users/roles as admin: {}",
+                roles.body
+            );
+            let member = login("member@example.com");
+            let refused = member.apply(client.get("/users")).send();
+            assert_eq!(
+                refused.status, 403,
+                "GET /users as a member: {}",
+                refused.body
+            );
+            assert_eq!(client.get("/users").send().status, 401);
+            // No provider is configured: an unknown provider is a 404, not a 500.
+            let unknown = client.get("/oauth2/github/authorize").send();
+            assert_eq!(unknown.status, 404, "{}", unknown.body);
+        },
+    );
 }

@@ -59,6 +59,11 @@ impl Project {
     /// Runs `cargo-users users new <name> --yes --backend <backend> --db <db>` in a fresh
     /// temporary directory and checks the app-mode layout it must produce.
     pub fn generate(name: &str, backend: &str, db: &str) -> Project {
+        Self::generate_with(name, backend, db, None)
+    }
+
+    /// [`Project::generate`] with `--handlers <handlers>` (e.g. `all`); `None`: the defaults.
+    pub fn generate_with(name: &str, backend: &str, db: &str, handlers: Option<&str>) -> Project {
         let temp = tempfile::Builder::new()
             .prefix(&format!("cargo-users-{name}-"))
             .tempdir()
@@ -87,6 +92,12 @@ impl Project {
                 "--db",
                 db,
             ])
+            .args(
+                handlers
+                    .map(|handlers| ["--handlers", handlers])
+                    .into_iter()
+                    .flatten(),
+            )
             .current_dir(&scratch)
             .env("CARGO_TARGET_DIR", shared_target_dir())
             .env("CARGO_TERM_COLOR", "never")
@@ -94,7 +105,10 @@ impl Project {
             .stdin(Stdio::null());
         run(
             &mut command,
-            &format!("cargo-users users new {name} --backend {backend} --db {db}"),
+            &format!(
+                "cargo-users users new {name} --backend {backend} --db {db} --handlers {}",
+                handlers.unwrap_or("(default)")
+            ),
         );
         let project = Project {
             name: name.to_string(),
@@ -179,6 +193,37 @@ impl Project {
                 passed_tests(&String::from_utf8_lossy(&output.stdout))
             );
         }
+    }
+
+    /// Runs `cargo-users users <args>` in the project (e.g. `add-handler oauth2`); panics with its
+    /// output when it fails.
+    pub fn tool(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-users"));
+        command
+            .arg("users")
+            .args(args)
+            .current_dir(&self.dir)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        run(
+            &mut command,
+            &format!("{}: cargo-users users {}", self.name, args.join(" ")),
+        )
+    }
+
+    /// Runs the built app binary with `args` (its management commands) against `database_url`;
+    /// returns the output whatever the exit status.
+    pub fn app(&self, args: &[&str], database_url: &str, secret: &str) -> Output {
+        let mut command = Command::new(self.binary());
+        command
+            .args(args)
+            .current_dir(&self.dir)
+            .env("DATABASE_URL", database_url)
+            .env("USERS_SECRET", secret)
+            .stdin(Stdio::null());
+        command
+            .output()
+            .unwrap_or_else(|error| panic!("{}: cannot run the app: {error}", self.name))
     }
 
     /// The debug binary `cargo build` made.
