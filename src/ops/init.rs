@@ -175,7 +175,7 @@ pub(crate) fn next_steps(
     };
     let database = (opts.db != Database::Sqlite).then(|| {
         format!(
-            "create the {} database named in DATABASE_URL",
+            "start a {} server for DATABASE_URL (the app creates its database on first start)",
             opts.db.summary()
         )
     });
