@@ -8,7 +8,11 @@ use axum::http::{Method, StatusCode, header};
 use governor::Quota;
 use serde_json::json;
 
+{% if backend != "jwt" -%}
+use crate::support::{Credential, PASSWORD, app, app_with_config, app_with_limits};
+{%- else -%}
 use crate::support::{Credential, PASSWORD, app, app_with_limits};
+{%- endif %}
 
 #[tokio::test]
 async fn login_returns_201_with_the_user_and_a_working_credential() {
@@ -205,6 +209,23 @@ async fn a_client_that_waits_for_retry_after_gets_in() {
     app.login("ada@example.com", PASSWORD).await;
 }
 {%- if backend != "jwt" %}
+
+#[tokio::test]
+async fn the_cookie_is_secure_when_the_app_is_served_over_https() {
+    let app = app_with_config(|config| config.app_url = "https://app.example".to_owned()).await;
+    app.create_user("ada@example.com", true, true).await;
+    let response = app
+        .post(
+            "/login",
+            json!({ "email": "ada@example.com", "password": PASSWORD }),
+        )
+        .await;
+    response.assert_status(StatusCode::CREATED);
+    let cookie = response.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+}
 
 #[tokio::test]
 async fn a_cross_site_state_changing_request_is_refused_and_changes_nothing() {
