@@ -137,6 +137,39 @@ fn two_instances_share_logins_and_logouts(
     );
 }
 
+/// The app of one matrix cell, generated, checked, built and serving on a fresh database. Fields
+/// drop in order: the server stops before its database is dropped.
+struct Served {
+    server: Server,
+    settings: ServerSettings,
+    _database: databases::Database,
+    sink: SmtpSink,
+    project: Project,
+}
+
+/// Generates and checks the app of one cell (see [`generate_and_check`]), builds it and starts
+/// it with a mail sink on a fresh database; `label` names the server's logs. `None` when the
+/// cell's database server is not configured (the test then says it did not run).
+fn serve_cell(db: Db, backend: Backend, package: &str, label: &str) -> Option<Served> {
+    let store = Store::for_test(db, &this_test())?;
+    let project = generate_and_check(&store, backend, package);
+    project.cargo(&["build"]);
+    let sink = SmtpSink::start();
+    let database = store.fresh_database(package, &project.scratch);
+    let settings = ServerSettings {
+        label: label.to_string(),
+        ..ServerSettings::new(&database.url, &sink.url())
+    };
+    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    Some(Served {
+        server,
+        settings,
+        _database: database,
+        sink,
+        project,
+    })
+}
+
 /// Generates, checks, builds and serves the app of one cell, walks the contract, and with
 /// `scale_out` also serves it from a second instance on the same database.
 fn app_builds_passes_its_tests_and_serves_the_contract(
@@ -145,26 +178,26 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
     package: &str,
     scale_out: bool,
 ) {
-    let Some(store) = Store::for_test(db, &this_test()) else {
+    let Some(served) = serve_cell(db, backend, package, "server") else {
         return;
     };
-    let project = generate_and_check(&store, backend, package);
-    project.cargo(&["build"]);
-
-    let sink = SmtpSink::start();
-    let database = store.fresh_database(package, &project.scratch);
-    let settings = ServerSettings::new(&database.url, &sink.url());
-    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    let Served {
+        server,
+        settings,
+        sink,
+        project,
+        ..
+    } = &served;
     let app = App {
         client: Client::new(server.port),
         app_url: server.app_url.clone(),
         backend,
-        mail: &sink,
+        mail: sink,
     };
     let what = format!("the {} app on {}", backend.name(), db.name());
-    reporting_failures(&what, &project, &[&server], &sink, || walk::contract(&app));
+    reporting_failures(&what, project, &[server], sink, || walk::contract(&app));
     if scale_out {
-        two_instances_share_logins_and_logouts(&project, &server, &settings, backend, &sink);
+        two_instances_share_logins_and_logouts(project, server, settings, backend, sink);
     }
 }
 
@@ -174,20 +207,16 @@ fn app_passes_its_checks_and_two_instances_share_logins_and_logouts(
     backend: Backend,
     package: &str,
 ) {
-    let Some(store) = Store::for_test(db, &this_test()) else {
+    let Some(served) = serve_cell(db, backend, package, "first-instance") else {
         return;
     };
-    let project = generate_and_check(&store, backend, package);
-    project.cargo(&["build"]);
-
-    let sink = SmtpSink::start();
-    let database = store.fresh_database(package, &project.scratch);
-    let settings = ServerSettings {
-        label: "first-instance".to_string(),
-        ..ServerSettings::new(&database.url, &sink.url())
-    };
-    let first = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
-    two_instances_share_logins_and_logouts(&project, &first, &settings, backend, &sink);
+    two_instances_share_logins_and_logouts(
+        &served.project,
+        &served.server,
+        &served.settings,
+        backend,
+        &served.sink,
+    );
 }
 
 /// Generates the app of one cell and holds it to fmt, clippy and its own tests.

@@ -111,6 +111,32 @@ async fn log_in(app: &TestApp, provider: &MockProvider) -> TestResponse {
     callback(app, "mock", &query, Some(&started.cookie)).await
 }
 
+/// A login at the provider `mock` that the person consented to, ready for its callback.
+struct Consented {
+    /// Kept so the mock provider serves as long as the login is used.
+    _provider: MockProvider,
+    app: TestApp,
+    started: Started,
+    code: String,
+}
+
+impl Consented {
+    /// Starts the mock provider (answering `userinfo`) and the app, then authorizes and consents.
+    async fn new(userinfo: Value) -> Self {
+        let provider = MockProvider::start().await;
+        provider.set_userinfo(userinfo);
+        let app = app(&provider).await;
+        let started = start(&app, &provider, "mock").await;
+        let code = consent(&provider, &started);
+        Self {
+            _provider: provider,
+            app,
+            started,
+            code,
+        }
+    }
+}
+
 /// Asserts that the state cookie is cleared.
 #[track_caller]
 fn assert_state_cookie_cleared(headers: &HeaderMap) {
@@ -277,11 +303,12 @@ async fn an_inactive_user_is_400() {
 
 #[tokio::test]
 async fn a_tampered_state_is_400_and_uses_the_login_up() {
-    let provider = MockProvider::start().await;
-    provider.set_userinfo(person("42", "ada@example.com", true));
-    let app = app(&provider).await;
-    let started = start(&app, &provider, "mock").await;
-    let code = consent(&provider, &started);
+    let Consented {
+        _provider,
+        app,
+        started,
+        code,
+    } = Consented::new(person("42", "ada@example.com", true)).await;
     let tampered = format!("code={code}&state={}x", started.state());
     let response = callback(&app, "mock", &tampered, Some(&started.cookie)).await;
     response.assert_error(StatusCode::BAD_REQUEST, "invalid_state");
@@ -298,11 +325,12 @@ async fn a_tampered_state_is_400_and_uses_the_login_up() {
 
 #[tokio::test]
 async fn an_expired_state_is_400() {
-    let provider = MockProvider::start().await;
-    provider.set_userinfo(person("42", "ada@example.com", true));
-    let app = app(&provider).await;
-    let started = start(&app, &provider, "mock").await;
-    let code = consent(&provider, &started);
+    let Consented {
+        _provider,
+        app,
+        started,
+        code,
+    } = Consented::new(person("42", "ada@example.com", true)).await;
     sqlx::query("UPDATE oauth_states SET expires_at = created_at")
         .execute(&app.state.db)
         .await
@@ -315,11 +343,12 @@ async fn an_expired_state_is_400() {
 
 #[tokio::test]
 async fn a_missing_or_unknown_state_cookie_is_400() {
-    let provider = MockProvider::start().await;
-    provider.set_userinfo(person("42", "ada@example.com", true));
-    let app = app(&provider).await;
-    let started = start(&app, &provider, "mock").await;
-    let code = consent(&provider, &started);
+    let Consented {
+        _provider,
+        app,
+        started,
+        code,
+    } = Consented::new(person("42", "ada@example.com", true)).await;
     let query = format!("code={code}&state={}", started.state());
     // A callback URL alone, as an attacker could make a victim's browser open it.
     callback(&app, "mock", &query, None)
@@ -336,11 +365,12 @@ async fn a_missing_or_unknown_state_cookie_is_400() {
 
 #[tokio::test]
 async fn the_state_of_another_provider_is_400() {
-    let provider = MockProvider::start().await;
-    provider.set_userinfo(person("42", "ada@example.com", true));
-    let app = app(&provider).await;
-    let started = start(&app, &provider, "mock").await;
-    let code = consent(&provider, &started);
+    let Consented {
+        _provider,
+        app,
+        started,
+        code,
+    } = Consented::new(person("42", "ada@example.com", true)).await;
     let query = format!("code={code}&state={}", started.state());
     callback(&app, "other", &query, Some(&started.cookie))
         .await
@@ -380,11 +410,12 @@ async fn a_token_endpoint_refusing_the_code_is_400() {
 
 #[tokio::test]
 async fn the_provider_refuses_a_code_without_the_right_pkce_verifier() {
-    let provider = MockProvider::start().await;
-    provider.set_userinfo(person("42", "ada@example.com", true));
-    let app = app(&provider).await;
-    let started = start(&app, &provider, "mock").await;
-    let code = consent(&provider, &started);
+    let Consented {
+        _provider,
+        app,
+        started,
+        code,
+    } = Consented::new(person("42", "ada@example.com", true)).await;
     sqlx::query("UPDATE oauth_states SET pkce_verifier = 'not-the-verifier-of-this-login'")
         .execute(&app.state.db)
         .await

@@ -3,10 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use {{ crate_name }}::{{ module }}::{
-    db,
-    tokens::{self, Purpose},
-};
+use {{ crate_name }}::{{ module }}::tokens::Purpose;
 
 use crate::support::{PASSWORD, app};
 
@@ -96,22 +93,18 @@ async fn a_bad_new_password_is_422_and_does_not_spend_the_token() {
 async fn expired_and_foreign_purpose_tokens_are_400() {
     let app = app().await;
     let user = app.create_user("ada@example.com", true, true).await;
-    let (expired, expired_hash) = tokens::generate();
-    let past = db::now() - chrono::Duration::minutes(1);
-    db::insert_token(&app.state.db, user.id, Purpose::Reset, &expired_hash, past)
-        .await
-        .unwrap();
+    let expired = app
+        .stored_token(&user, Purpose::Reset, -chrono::Duration::minutes(1))
+        .await;
     app.post(
         "/reset-password",
         json!({ "token": expired, "password": NEW_PASSWORD }),
     )
     .await
     .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
-    let (verify, verify_hash) = tokens::generate();
-    let later = db::now() + chrono::Duration::hours(1);
-    db::insert_token(&app.state.db, user.id, Purpose::Verify, &verify_hash, later)
-        .await
-        .unwrap();
+    let verify = app
+        .stored_token(&user, Purpose::Verify, chrono::Duration::hours(1))
+        .await;
     app.post(
         "/reset-password",
         json!({ "token": verify, "password": NEW_PASSWORD }),

@@ -23,6 +23,7 @@ use {{ crate_name }}::{{ module }}::{
 {%- else %}
     model::User,
 {%- endif %}
+    tokens::{self, Purpose},
 };
 
 use axum::{
@@ -407,6 +408,22 @@ impl TestApp {
     }
 {%- endif %}
 {%- endif %}
+
+    /// Stores a fresh token of `purpose` for the user, expiring `expires_in` from now (negative:
+    /// already expired), as if it had been mailed; returns the token.
+    pub async fn stored_token(
+        &self,
+        user: &User,
+        purpose: Purpose,
+        expires_in: chrono::Duration,
+    ) -> String {
+        let (token, token_hash) = tokens::generate();
+        let expires_at = db::now() + expires_in;
+        db::insert_token(&self.state.db, user.id, purpose, &token_hash, expires_at)
+            .await
+            .expect("a stored token");
+        token
+    }
 
     /// The token in the newest mail to `to` whose link goes to `path`; waits for the background
     /// send for up to five seconds.

@@ -3,10 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use {{ crate_name }}::{{ module }}::{
-    db,
-    tokens::{self, Purpose},
-};
+use {{ crate_name }}::{{ module }}::tokens::Purpose;
 
 {% if "auth" in handlers -%}
 use crate::support::{Credential, app};
@@ -56,20 +53,16 @@ async fn unknown_expired_and_foreign_purpose_tokens_are_400() {
         .await
         .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
 
-    let (expired, expired_hash) = tokens::generate();
-    let past = db::now() - chrono::Duration::minutes(1);
-    db::insert_token(&app.state.db, user.id, Purpose::Verify, &expired_hash, past)
-        .await
-        .unwrap();
+    let expired = app
+        .stored_token(&user, Purpose::Verify, -chrono::Duration::minutes(1))
+        .await;
     app.post("/verify", json!({ "token": expired }))
         .await
         .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
 
-    let (reset, reset_hash) = tokens::generate();
-    let later = db::now() + chrono::Duration::hours(1);
-    db::insert_token(&app.state.db, user.id, Purpose::Reset, &reset_hash, later)
-        .await
-        .unwrap();
+    let reset = app
+        .stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
     app.post("/verify", json!({ "token": reset }))
         .await
         .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
