@@ -3,7 +3,6 @@
 
 mod common;
 
-use cargo_users::choices::DEFAULT_HANDLERS;
 use std::time::{Duration, Instant};
 
 use cargo_users::manifest::Manifest;
@@ -409,7 +408,16 @@ fn init_writes_the_module_migration_env_gitignore_lib_and_record() {
     assert_eq!(record["database"].as_str(), Some("sqlite"));
     assert_eq!(record["app_mode"].as_bool(), Some(true));
     assert_eq!(record["module_dir"].as_str(), Some("src/users"));
-    assert_eq!(pkg.recorded_handlers(), DEFAULT_HANDLERS);
+    assert_eq!(
+        pkg.recorded_handlers(),
+        [
+            "auth",
+            "register",
+            "verify",
+            "password-reset",
+            "current-user"
+        ]
+    );
     let files = record["files"].as_table().unwrap();
     assert!(files.contains_key("src/users/mod.rs"));
     assert!(files.contains_key(&format!("migrations/{m}")));

@@ -5,7 +5,6 @@
 
 mod common;
 
-use cargo_users::choices::DEFAULT_HANDLERS;
 use std::process::Command;
 
 use common::Pkg;
@@ -69,7 +68,16 @@ fn only_the_choices_not_given_as_flags_are_asked() {
     finish(p);
     let record = pkg.record();
     assert_eq!(record["backend"].as_str(), Some("jwt-cookie"));
-    assert_eq!(pkg.recorded_handlers(), DEFAULT_HANDLERS);
+    assert_eq!(
+        pkg.recorded_handlers(),
+        [
+            "auth",
+            "register",
+            "verify",
+            "password-reset",
+            "current-user"
+        ]
+    );
 }
 
 #[test]
