@@ -1,9 +1,15 @@
 //! Configuration of the user system: settings read from the environment, and the constants
 //! (token lifetimes, paths, limits) that are yours to change here.
 
-use std::{fmt, net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    time::Duration,
+};
 
 use governor::Quota;
+use ipnet::IpNet;
 
 {% if backend == "session" -%}
 /// How long a login session lasts. Logging in again starts a new one.
@@ -32,6 +38,11 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// The minimum length of `USERS_SECRET`, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
+
+// Limits on input (0.2.0).
+/// The largest request body the users routes read, in bytes; a larger one is answered 413. Room
+/// for the longest password even with every character escaped in JSON, far from a megabyte.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// `POST` to log in.
 pub const LOGIN_PATH: &str = "/login";
@@ -133,6 +144,10 @@ pub struct Config {
     pub mail_from: String,
     /// How often a client may try to log in or ask for mails.
     pub rate_limits: RateLimits,
+    /// `TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges of the reverse proxies in front
+    /// of the app (default none). Only from these is `X-Forwarded-For` (or `Forwarded`) believed;
+    /// see [`crate::{{ module }}::rate_limit::client_address`].
+    pub trusted_proxies: Vec<IpNet>,
 {%- if "oauth2" in handlers %}
     /// `OAUTH2_PROVIDERS` and their settings: the providers users can log in with (none when
     /// unset).
@@ -140,30 +155,62 @@ pub struct Config {
 {%- endif %}
 }
 
-/// Rate limits for login and for the routes that send mail. Each is kept per account (the email
-/// address) and per client address; a request must pass both.
+/// Rate limits for login, registration and the routes that send mail (see `rate_limit.rs`). An
+/// attempt must pass every limit that applies; each is kept per action (`"login"`, ...).
 #[derive(Clone, Copy, Debug)]
 pub struct RateLimits {
-    /// Attempts per email address.
+    /// Failed attempts at one account from one client address: what one stranger may try.
+    pub per_account_address: Quota,
+    /// Failed attempts at one account from every address together: a ceiling on guesses. It
+    /// refills faster than [`RateLimits::per_account_address`], so that a single stranger
+    /// cannot spend it and lock the owner out.
     pub per_account: Quota,
-    /// Attempts per client IP address.
+    /// Attempts from one client address, whatever the account.
     pub per_address: Quota,
+    /// Registrations from one client address (each costs a password hash).
+    pub registrations_per_address: Quota,
 }
 
 impl Default for RateLimits {
     /// Loose enough for a person who mistypes a password a few times, tight enough to make
-    /// guessing passwords online hopeless: 6 attempts at once per account, then one every 10 s;
-    /// 30 at once per address, then one every 2 s.
+    /// guessing passwords online hopeless: per account and address 5 failures at once, then one a
+    /// minute; per account 20 at once, then one every 10 s (at most 8 640 guesses a day from the
+    /// whole internet); per address 30 attempts at once, then one every 2 s; 10 registrations
+    /// per address at once, then one a minute.
     fn default() -> Self {
         Self {
-            per_account: Quota::with_period(Duration::from_secs(10))
-                .expect("a non-zero period")
-                .allow_burst(NonZeroU32::new(6).expect("non-zero")),
-            per_address: Quota::with_period(Duration::from_secs(2))
-                .expect("a non-zero period")
-                .allow_burst(NonZeroU32::new(30).expect("non-zero")),
+            per_account_address: quota(5, Duration::from_secs(60)),
+            per_account: quota(20, Duration::from_secs(10)),
+            per_address: quota(30, Duration::from_secs(2)),
+            registrations_per_address: quota(10, Duration::from_secs(60)),
         }
     }
+}
+
+/// `burst` attempts at once, then one every `period`.
+fn quota(burst: u32, period: Duration) -> Quota {
+    Quota::with_period(period)
+        .expect("a non-zero period")
+        .allow_burst(NonZeroU32::new(burst).expect("a non-zero burst"))
+}
+
+/// Parses `TRUSTED_PROXIES`: addresses (`10.0.0.1`) or CIDR ranges (`10.0.0.0/8`, `fd00::/8`),
+/// separated by commas.
+pub fn parse_trusted_proxies(list: &str) -> Result<Vec<IpNet>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    ConfigError(format!(
+                        "TRUSTED_PROXIES: {item:?} is not an IP address or a CIDR range like \
+                         10.0.0.0/8 (give a comma-separated list)"
+                    ))
+                })
+        })
+        .collect()
 }
 
 {% if "oauth2" in handlers -%}
@@ -352,6 +399,7 @@ impl Config {
             smtp_url: var("SMTP_URL"),
             mail_from: var("MAIL_FROM").unwrap_or_else(|| "no-reply@localhost".to_owned()),
             rate_limits: RateLimits::default(),
+            trusted_proxies: parse_trusted_proxies(&var("TRUSTED_PROXIES").unwrap_or_default())?,
 {%- if "oauth2" in handlers %}
             oauth2: oauth2_providers(&var)?,
 {%- endif %}
@@ -492,6 +540,7 @@ mod tests {
             smtp_url: None,
             mail_from: "no-reply@localhost".to_owned(),
             rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
             oauth2: vec![OAuth2Provider::github("id", "secret")],
         };
         assert_eq!(
@@ -508,3 +557,25 @@ mod tests {
     }
 }
 {%- endif %}
+
+#[cfg(test)]
+mod trusted_proxies_tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_ranges_are_read_and_anything_else_is_a_clear_error() {
+        let read = parse_trusted_proxies(" 10.0.0.0/8, 192.0.2.1,,fd00::/8 ").expect("valid");
+        let contains = |net: &IpNet, ip: &str| net.contains(&ip.parse::<IpAddr>().unwrap());
+        assert_eq!(read.len(), 3);
+        assert!(contains(&read[0], "10.200.0.1"));
+        assert!(contains(&read[1], "192.0.2.1") && !contains(&read[1], "192.0.2.2"));
+        assert!(contains(&read[2], "fd00::1"));
+        assert!(parse_trusted_proxies("").expect("empty").is_empty());
+        for bad in ["10.0.0.0/33", "proxy.internal", "10.0.0.1;10.0.0.2"] {
+            let error = parse_trusted_proxies(bad)
+                .expect_err("an error")
+                .to_string();
+            assert!(error.contains("TRUSTED_PROXIES"), "{error}");
+        }
+    }
+}

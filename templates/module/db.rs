@@ -126,7 +126,7 @@ impl From<WriteError> for ApiError {
 
 /// The values of a new account.
 pub struct NewUser<'a> {
-    /// The email address as given (trimmed).
+    /// The email address (stored in its canonical form, see [`super::email::canonical_email`]).
     pub email: &'a str,
     /// The Argon2id hash of the password.
     pub password_hash: String,
@@ -173,7 +173,8 @@ async fn insert_user<'c>(
     let now = now();
     let user = User {
         id: Uuid::new_v4(),
-        email: new.email.to_owned(),
+        // Stored in the canonical form, which every look-up compares with.
+        email: super::email::normalize(new.email),
         password_hash: new.password_hash,
         is_active: new.is_active,
         is_verified: new.is_verified,
@@ -199,8 +200,13 @@ async fn insert_user<'c>(
     Ok(user)
 }
 
-/// The user with this email address, compared without regard to case.
+/// The user with this email address, compared in its canonical form (see `email.rs`).
 pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<User>, sqlx::Error> {
+    // No stored address is this long or holds control characters (a NUL byte is even an error in
+    // PostgreSQL text): nobody has it, and the database is not asked.
+    if email.len() > super::email::MAX_EMAIL_BYTES || email.chars().any(char::is_control) {
+        return Ok(None);
+    }
 {%- if db == "sqlite" %}
     // The column is declared `COLLATE NOCASE`, so `=` ignores case and uses the unique index.
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
@@ -208,11 +214,13 @@ pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<User>
     // Matches the unique index on `lower(email)`, which it uses.
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
 {%- else %}
-    // The column's collation is case-insensitive, so `=` ignores case and uses the unique index.
+    // The column compares bytes (`utf8mb4_bin`, since the `canonical_email` migration): `alice@`
+    // and `alíce@` are two addresses, as everywhere else. `=` uses the unique index.
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
 {%- endif %}
+    // Addresses are stored in their canonical form: compare in that form.
     sqlx::query_as(&sql)
-        .bind(email.trim())
+        .bind(super::email::normalize(email))
         .fetch_optional(pool)
         .await
 }

@@ -27,7 +27,7 @@ pub struct ApiError {
     pub code: &'static str,
     /// A sentence for people.
     pub detail: Cow<'static, str>,
-    /// Sent as `Retry-After` (whole seconds) with 429 answers.
+    /// Sent as `Retry-After` (whole seconds) with 429 and 503 answers.
     pub retry_after: Option<Duration>,
 }
 
@@ -109,6 +109,28 @@ impl ApiError {
         }
     }
 
+    /// 503 with `Retry-After`: the server is too busy to take this request now (for instance the
+    /// password hashing queue is full).
+    pub fn busy(retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "The server is busy; try again shortly.",
+            )
+        }
+    }
+
+    /// 413: the request body is over the limit of the users routes.
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "The request body is too large.",
+        )
+    }
+
     /// 500. The cause goes to the log, not to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
@@ -146,7 +168,8 @@ impl From<sqlx::Error> for ApiError {
 }
 
 /// A JSON request body, like `axum::Json`, whose rejections are [`ApiError`]s: malformed JSON is
-/// 400, a missing or ill-typed field 422, a missing `application/json` content type 415.
+/// 400, a missing or ill-typed field 422, a missing `application/json` content type 415, a body
+/// over the limit 413.
 pub struct Json<T>(pub T);
 
 impl<S, T> FromRequest<S> for Json<T>
@@ -177,6 +200,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "Send the body as JSON with `Content-Type: application/json`.",
         ),
+        // Over the body limit of the users routes (`DefaultBodyLimit` in `router`).
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::body_too_large(),
         other => ApiError::new(other.status(), "invalid_body", other.body_text()),
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod cookies;
 pub mod db;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -25,7 +26,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod tokens;
 
-use axum::Router;
+use axum::{Router, extract::DefaultBodyLimit};
 {%- if backend != "jwt" %}
 use axum::middleware;
 {%- endif %}
@@ -156,5 +157,7 @@ where
         // The credential is a cookie: refuse cross-site requests that change state.
         .route_layer(middleware::from_fn_with_state(state.clone(), layers::csrf))
 {%- endif %}
+        // No route here needs more than a few KiB: a larger body is answered 413 unread.
+        .layer(DefaultBodyLimit::max(config::MAX_BODY_BYTES))
         .with_state(state)
 }

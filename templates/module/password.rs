@@ -2,9 +2,13 @@
 //!
 //! Hashing is deliberately slow and CPU-bound, so it runs on Tokio's blocking pool and at most one
 //! hash per CPU core runs at a time: a flood of logins queues up here instead of stalling the
-//! async workers that serve every other request.
+//! async workers that serve every other request. The queue is bounded too: when it is full the
+//! request is answered 503 with `Retry-After` at once, rather than waiting ever longer.
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use argon2::{
     Argon2,
@@ -16,22 +20,39 @@ use tokio::sync::Semaphore;
 
 use super::error::ApiError;
 
+/// Hashes that may wait for a core, per core. A hash takes some 15 ms of one core (Argon2id
+/// defaults, optimized build), so a full queue is about a second of work.
+pub const QUEUED_HASHES_PER_WORKER: usize = 64;
+/// The `Retry-After` of the 503 answered when the queue is full.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// Hashes and verifies passwords off the async runtime. Cheap to clone.
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    /// One per hash that may run at once.
+    workers: Arc<Semaphore>,
+    /// One per hash that may be running or waiting.
+    slots: Arc<Semaphore>,
 }
 
 impl Default for Passwords {
+    /// One worker per CPU core, [`QUEUED_HASHES_PER_WORKER`] waiting per worker.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self {
-            permits: Arc::new(Semaphore::new(cores)),
-        }
+        Self::new(cores, cores * QUEUED_HASHES_PER_WORKER)
     }
 }
 
 impl Passwords {
+    /// `workers` hashes at once (at least one), and up to `queue` more waiting for their turn.
+    pub fn new(workers: usize, queue: usize) -> Self {
+        let workers = workers.max(1);
+        Self {
+            workers: Arc::new(Semaphore::new(workers)),
+            slots: Arc::new(Semaphore::new(workers + queue)),
+        }
+    }
+
     /// The Argon2id hash of `password` (PHC string, with a fresh random salt).
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         self.run(move || hash_blocking(&password)).await?
@@ -49,14 +70,28 @@ impl Passwords {
         .await
     }
 
-    async fn run<T: Send + 'static>(
+    /// Runs CPU-heavy `work` on the blocking pool in turn with the hashes: 503 with
+    /// `Retry-After` when the queue is full.
+    pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work)
+        // A full queue answers at once: waiting would only make every caller wait longer.
+        let slot = Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .map_err(|_| ApiError::busy(BUSY_RETRY_AFTER))?;
+        let worker = Arc::clone(&self.workers)
+            .acquire_owned()
             .await
-            .map_err(ApiError::internal)
+            .map_err(ApiError::internal)?;
+        // The permits go with the work: a request that is dropped meanwhile (the client went
+        // away) does not free them while its hash still runs.
+        tokio::task::spawn_blocking(move || {
+            let _permits = (slot, worker);
+            work()
+        })
+        .await
+        .map_err(ApiError::internal)
     }
 }
 

@@ -11,6 +11,10 @@ mod auth;
 #[path = "users/current_user.rs"]
 mod current_user;
 {%- endif %}
+{%- if "auth" in handlers or "register" in handlers %}
+#[path = "users/limits.rs"]
+mod limits;
+{%- endif %}
 {%- if "oauth2" in handlers %}
 #[path = "users/oauth2.rs"]
 mod oauth2;

@@ -12,6 +12,8 @@ use crate::{{ module }}::{
     rate_limit::ClientAddr,
 };
 
+use super::canonical_email;
+
 /// The routes of this handler.
 pub fn routes() -> Router<UsersState> {
     Router::new()
@@ -35,9 +37,14 @@ async fn login(
     client: ClientAddr,
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    state.limiter.check("login", &request.email, client)?;
-    hooks::pre_login(&state, &request.email).await?;
-    let user = crate::{{ module }}::db::find_user_by_email(&state.db, &request.email).await?;
+    // A malformed address (too long, control characters) is refused before any look-up, hash
+    // or count; a valid one is compared and counted in its canonical form.
+    let email = canonical_email(&request.email)?;
+    // Failures count per account and client address, with a looser ceiling per account: a
+    // stranger who guesses spends their own budget and cannot lock the owner out.
+    let attempt = state.limiter.check("login", &email, client)?;
+    hooks::pre_login(&state, &email).await?;
+    let user = crate::{{ module }}::db::find_user_by_email(&state.db, &email).await?;
     // One Argon2 verification runs whether or not the account exists (against a dummy hash when it
     // does not), so the response time does not tell which emails have accounts.
     let stored = user.as_ref().map(|user| user.password_hash.clone());
@@ -46,6 +53,8 @@ async fn login(
         Some(user) if password_ok => user,
         _ => return Err(ApiError::invalid_credentials()),
     };
+    // The right password is no guess: it does not count against the account.
+    attempt.succeeded();
     // Checked only after the password, so that these answers tell nothing to someone who does not
     // know it.
     if !user.is_active {

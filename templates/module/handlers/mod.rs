@@ -1,7 +1,5 @@
 //! The HTTP handlers, one module per feature, and the checks they share.
 
-use std::str::FromStr;
-
 use super::{
     UsersState,
     config::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS},
@@ -30,16 +28,13 @@ use super::{
 {% endif -%}
 // cargo-users: handlers
 
-/// Checks an email address and returns it trimmed: 422 unless it looks deliverable.
+pub use super::email::canonical_email;
+
+/// Checks an email address and returns it trimmed: 422 unless it looks deliverable (see
+/// [`canonical_email`], which also gives the canonical form to store and compare: prefer it).
 pub fn valid_email(email: &str) -> Result<&str, ApiError> {
-    let email = email.trim();
-    if email.len() > 254 || lettre::Address::from_str(email).is_err() {
-        return Err(ApiError::unprocessable(
-            "invalid_email",
-            "This is not a valid email address.",
-        ));
-    }
-    Ok(email)
+    canonical_email(email)?;
+    Ok(email.trim())
 }
 
 /// Checks a new password's length: at least [`MIN_PASSWORD_CHARS`] characters, at most
@@ -56,6 +51,14 @@ pub fn valid_password(password: &str) -> Result<(), ApiError> {
         return Err(ApiError::unprocessable(
             "password_too_long",
             format!("The password must have at most {MAX_PASSWORD_BYTES} bytes."),
+        ));
+    }
+    // A NUL byte cannot be typed into a form and some libraries cut strings at the first one:
+    // refused, so that what is hashed is what the person typed.
+    if password.contains('\0') {
+        return Err(ApiError::unprocessable(
+            "invalid_password",
+            "The password must not contain NUL characters.",
         ));
     }
     Ok(())

@@ -10,12 +10,13 @@ use crate::{{ module }}::{
     error::{ApiError, Json},
     hooks,
     model::User,
+    rate_limit::ClientAddr,
 {%- if "verify" in handlers %}
     tokens::Purpose,
 {%- endif %}
 };
 
-use super::{valid_email, valid_password};
+use super::{canonical_email, valid_password};
 
 /// The routes of this handler.
 pub fn routes() -> Router<UsersState> {
@@ -33,18 +34,23 @@ pub struct RegisterRequest {
 }
 
 /// Creates an account: 201 with the user, 409 when the email is taken, 422 for a bad email or
-/// password.
+/// password, 429 when this client address registers too often.
 {%- if "verify" in handlers %} The new user is unverified and gets a verification mail.{% endif %}
 async fn register(
     State(state): State<UsersState>,
+    client: ClientAddr,
     Json(request): Json<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<User>), ApiError> {
-    let email = valid_email(&request.email)?;
+    // The address is stored and compared in its canonical form (one account per address however
+    // it is spelled). Bad input is refused before it is counted or hashed.
+    let email = canonical_email(&request.email)?;
     valid_password(&request.password)?;
-    hooks::pre_registration(&state, email).await?;
+    // Each registration costs a password hash: one client address gets a few at a time.
+    state.limiter.check_registration(client)?;
+    hooks::pre_registration(&state, &email).await?;
     let password_hash = state.passwords.hash(request.password).await?;
     let new_user = NewUser {
-        email,
+        email: &email,
         password_hash,
         is_active: true,
 {%- if "verify" in handlers %}

@@ -150,8 +150,9 @@ fn limits(burst: u32, period: Duration) -> RateLimits {
         .unwrap()
         .allow_burst(NonZeroU32::new(burst).unwrap());
     RateLimits {
+        per_account_address: quota,
         per_account: quota,
-        per_address: quota,
+        ..RateLimits::default()
     }
 }
 

@@ -234,6 +234,7 @@ pub async fn app_with_config(configure: impl FnOnce(&mut Config)) -> TestApp {
         smtp_url: None,
         mail_from: "no-reply@localhost".to_owned(),
         rate_limits: RateLimits::default(),
+        trusted_proxies: Vec::new(),
 {%- if "oauth2" in handlers %}
         oauth2: Vec::new(),
 {%- endif %}
@@ -463,5 +464,43 @@ impl TestApp {
             .iter()
             .filter(|mail| mail.to == to)
             .count()
+    }
+}
+
+// Limits and input (0.2.0): requests from a given client address, and a state to adjust.
+
+/// A test application whose state `adjust` changes once it is connected (say, a tiny password
+/// hashing queue).
+pub async fn app_with_state(adjust: impl FnOnce(&mut UsersState)) -> TestApp {
+    let mut app = app().await;
+    adjust(&mut app.state);
+    app.router = {{ module }}::router(app.state.clone());
+    app
+}
+
+impl TestApp {
+    /// `POST` a JSON body from the client address `peer`, as a server started with connect info
+    /// sees it, with extra headers (say `X-Forwarded-For`).
+    pub async fn post_from(
+        &self,
+        peer: &str,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let peer: std::net::IpAddr = peer.parse().expect("an IP address");
+        let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request
+            .body(Body::from(body.to_string()))
+            .expect("a valid request");
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                peer, 40000,
+            )));
+        self.call(request).await
     }
 }
