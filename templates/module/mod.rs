@@ -26,10 +26,10 @@ pub mod password;
 pub mod rate_limit;
 pub mod tokens;
 
-use axum::{Router, extract::DefaultBodyLimit};
-{%- if backend != "jwt" %}
+{% if backend != "jwt" -%}
 use axum::middleware;
-{%- endif %}
+{% endif -%}
+use axum::{Router, extract::DefaultBodyLimit};
 
 pub use config::Config;
 pub use error::ApiError;
