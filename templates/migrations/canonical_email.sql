@@ -27,13 +27,17 @@ WHERE users.id = canonical.id
     SELECT 1 FROM users AS other WHERE other.id <> users.id AND lower(other.email) = canonical.email
   );
 {%- else %}
--- MySQL has no NFKC normalization in SQL: rows are trimmed and lower-cased. Then the column compares
--- bytes (`utf8mb4_bin`) instead of the accent- and case-insensitive `utf8mb4_unicode_ci`, under
--- which `alice@` and `alíce@` were one account but two rate-limit buckets. Rows that were distinct
--- under the old collation stay distinct under the new one, so the unique key holds.
+-- MySQL has no NFKC normalization in SQL: rows are trimmed and lower-cased. Then addresses are
+-- told apart byte for byte rather than by `utf8mb4_unicode_ci`, which ignores accents (`alice@` and
+-- `alíce@` were one account but two rate-limit buckets): the unique key moves to a stored binary
+-- copy of the column, which look-ups use too. (The column itself keeps its collation: sqlx reads a
+-- column with a binary collation as bytes, not text.) Rows that were distinct under the old
+-- collation are distinct byte for byte, so the new key holds.
 
 UPDATE users SET email = LOWER(TRIM(email));
 
 ALTER TABLE users
-    MODIFY email VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
+    DROP INDEX users_email,
+    ADD COLUMN email_key VARBINARY(1016) AS (CAST(email AS BINARY)) STORED,
+    ADD UNIQUE KEY users_email_key (email_key);
 {%- endif %}

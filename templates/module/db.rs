@@ -214,9 +214,9 @@ pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<User>
     // Matches the unique index on `lower(email)`, which it uses.
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
 {%- else %}
-    // The column compares bytes (`utf8mb4_bin`, since the `canonical_email` migration): `alice@`
-    // and `alíce@` are two addresses, as everywhere else. `=` uses the unique index.
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+    // `email_key`, the binary copy of the column (see the `canonical_email` migration), compares
+    // bytes: `alice@` and `alíce@` are two addresses, as everywhere else. It has the unique index.
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = CAST($1 AS BINARY)");
 {%- endif %}
     // Addresses are stored in their canonical form: compare in that form.
     sqlx::query_as(&sql)
@@ -237,6 +237,8 @@ pub async fn find_user_by_id(pool: &Pool, id: Uuid) -> Result<Option<User>, sqlx
 /// `updated_at`.
 pub async fn update_user(pool: &Pool, user: &mut User) -> Result<(), WriteError> {
     user.updated_at = now();
+    // Stored in the canonical form, which every look-up and the unique index compare with.
+    user.email = super::email::normalize(&user.email);
     sqlx::query(
         "UPDATE users SET email = $1, password_hash = $2, is_active = $3, is_verified = $4, updated_at = $5 \
          WHERE id = $6",
