@@ -10,8 +10,9 @@
 //! | MySQL      | checks, walk          | checks                | checks                      |
 //!
 //! plus, on each database, a crowd of concurrent registrations (`crowd.rs`). "checks" is fmt,
-//! clippy and the generated tests; "walk" the HTTP API of contract section 3 (`walk.rs`); "two
-//! instances" two servers on one database (`scale_out.rs`).
+//! clippy and the generated tests; "walk" the HTTP API of contract section 3 (`walk.rs`) and its
+//! limits on input and rates (`limits.rs`); "two instances" two servers on one database
+//! (`scale_out.rs`).
 //!
 //! PostgreSQL and MySQL tests need `CARGO_USERS_TEST_POSTGRES_URL` (e.g.
 //! `postgres://postgres@127.0.0.1:5432`) and `CARGO_USERS_TEST_MYSQL_URL` (e.g.
@@ -32,6 +33,8 @@ mod crowd;
 mod databases;
 #[path = "e2e/http.rs"]
 mod http;
+#[path = "e2e/limits.rs"]
+mod limits;
 #[path = "e2e/mime.rs"]
 mod mime;
 #[path = "e2e/project.rs"]
@@ -196,6 +199,8 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
     };
     let what = format!("the {} app on {}", backend.name(), db.name());
     reporting_failures(&what, project, &[server], sink, || walk::contract(&app));
+    let what = format!("the limits of {what}");
+    reporting_failures(&what, project, &[server], sink, || limits::checks(&app));
     if scale_out {
         two_instances_share_logins_and_logouts(project, server, settings, backend, sink);
     }

@@ -5,8 +5,10 @@
 //! body. Cookies are the test's business: [`Response::set_cookies`] parses `Set-Cookie`, and a
 //! test sends a `Cookie` header itself, so it can replay an old cookie after logout.
 //!
-//! A `429 Too Many Requests` is the contract's way of asking a client to slow down: the client
-//! waits for `Retry-After` and tries again (a 429 without `Retry-After` fails the test).
+//! A `429 Too Many Requests` is an answer like any other: [`RequestBuilder::send`] hands it back,
+//! so a test sees a limit that is missing or too strict. A test that means to wait out a limit
+//! says so with [`RequestBuilder::send_retrying`], which waits for `Retry-After` and tries again
+//! (a 429 without `Retry-After` fails the test).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -81,8 +83,14 @@ impl RequestBuilder {
         self.header("Content-Type", content_type)
     }
 
-    /// Sends the request and reads the whole response. Retries after a 429 as `Retry-After` says.
+    /// Sends the request once and reads the whole response, whatever its status (a 429 too).
     pub fn send(&self) -> Response {
+        self.send_once()
+    }
+
+    /// Sends the request and reads the whole response; after a 429 waits as `Retry-After` says
+    /// and sends it again, for up to [`RATE_LIMIT_PATIENCE`].
+    pub fn send_retrying(&self) -> Response {
         let started = Instant::now();
         loop {
             let response = self.send_once();
@@ -435,13 +443,24 @@ mod tests {
     }
 
     #[test]
+    fn a_429_is_handed_back_as_it_is_unless_retrying_is_asked_for() {
+        let (port, server) = canned_server(vec![
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+        ]);
+        let response = Client::new(port).post("/login").send();
+        assert_eq!(response.status, 429);
+        assert_eq!(response.header("retry-after"), Some("1"));
+        assert_eq!(server.join().unwrap().len(), 1);
+    }
+
+    #[test]
     fn a_429_is_retried_after_the_retry_after_delay() {
         let (port, server) = canned_server(vec![
             "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
             "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
         ]);
         let started = Instant::now();
-        let response = Client::new(port).post("/login").send();
+        let response = Client::new(port).post("/login").send_retrying();
         assert_eq!(response.status, 201);
         assert!(started.elapsed() >= Duration::from_secs(1));
         assert_eq!(server.join().unwrap().len(), 2);

@@ -377,6 +377,10 @@ impl Server {
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("APP_URL", &app_url)
             .env("SMTP_URL", &settings.smtp_url)
+            // The tests are the reverse proxy: with `X-Forwarded-For` a test speaks for as many
+            // client addresses as it needs (each with rate limits of its own); without it the
+            // client is loopback.
+            .env("TRUSTED_PROXIES", "127.0.0.1, ::1")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("TEST_DATABASE_URL")
