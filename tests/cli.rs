@@ -384,8 +384,17 @@ fn init_writes_the_module_migration_env_gitignore_lib_and_record() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(migrations.len(), 1);
-    let m = &migrations[0];
+    assert_eq!(migrations.len(), 2, "{migrations:?}");
+    assert!(
+        migrations
+            .iter()
+            .any(|m| m.ends_with("_canonical_email.sql")),
+        "{migrations:?}"
+    );
+    let m = migrations
+        .iter()
+        .find(|m| m.ends_with("_users.sql"))
+        .expect("the users migration");
     assert!(
         m.len() == "20260101000000_users.sql".len() && m.ends_with("_users.sql"),
         "{m}"
