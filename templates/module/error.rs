@@ -169,7 +169,7 @@ impl From<sqlx::Error> for ApiError {
 
 /// A JSON request body, like `axum::Json`, whose rejections are [`ApiError`]s: malformed JSON is
 /// 400, a missing or ill-typed field 422, a missing `application/json` content type 415, a body
-/// over the limit 413.
+/// over the limit 413, a NUL character in any string 422.
 pub struct Json<T>(pub T);
 
 impl<S, T> FromRequest<S> for Json<T>
@@ -180,10 +180,38 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        // Read as a JSON value first (axum checks the content type, the size and the syntax), so
+        // that text no column can store is refused before any handler sees it.
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state)
+            .await
+            .map_err(json_rejection)?;
+        refuse_nul_characters(&value, None)?;
+        serde_json::from_value(value).map(Self).map_err(|error| {
+            ApiError::unprocessable(
+                "invalid_body",
+                format!("Failed to deserialize the JSON body into the target type: {error}"),
+            )
+        })
+    }
+}
+
+/// 422 for a string with a NUL character anywhere in the body: PostgreSQL cannot store one in
+/// text (it would be a 500) and no person types one. `invalid_email` when it is in an `email`.
+fn refuse_nul_characters(value: &serde_json::Value, field: Option<&str>) -> Result<(), ApiError> {
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Err(match field {
+            Some("email") => {
+                ApiError::unprocessable("invalid_email", "This is not a valid email address.")
+            }
+            _ => ApiError::unprocessable("invalid_text", "Text must not contain NUL characters."),
+        }),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| refuse_nul_characters(item, field)),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .try_for_each(|(name, item)| refuse_nul_characters(item, Some(name))),
+        _ => Ok(()),
     }
 }
 

@@ -127,7 +127,24 @@ async fn a_nul_in_an_email_or_password_or_an_overlong_email_is_422_at_registrati
         json!({ "email": "ada@example.com", "password": password }),
     )
     .await
-    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_password");
+    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_text");
+}
+{%- endif %}
+
+{%- if "role-management" in handlers %}
+
+#[tokio::test]
+async fn a_nul_in_any_text_field_is_422_before_the_database_sees_it() {
+    let app = app().await;
+    let admin = app.admin().await;
+    let role = json!({ "name": "support", "description": "answers\0mail" });
+    app.post_as("/users/roles", role, &admin)
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_text");
+    let nested = json!({ "name": "support", "description": ["fine", { "deep": "\0" }] });
+    app.post_as("/users/roles", nested, &admin)
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_text");
 }
 {%- endif %}
 
