@@ -187,6 +187,36 @@ impl Default for RateLimits {
     }
 }
 
+impl RateLimits {
+    /// Limits nobody reaches: what `RATE_LIMITS=off` sets, for load tests only.
+    pub fn off() -> Self {
+        let unlimited = Quota::with_period(Duration::from_nanos(1))
+            .expect("a non-zero period")
+            .allow_burst(NonZeroU32::MAX);
+        Self {
+            per_account_address: unlimited,
+            per_account: unlimited,
+            per_address: unlimited,
+            registrations_per_address: unlimited,
+        }
+    }
+
+    /// The limits `RATE_LIMITS` asks for: unset or `on`, the defaults; `off`, none (with a
+    /// warning: never in production, where they stop password guessing).
+    pub fn from_setting(setting: Option<&str>) -> Result<Self, ConfigError> {
+        match setting.map(str::trim) {
+            None | Some("on") => Ok(Self::default()),
+            Some("off") => {
+                tracing::warn!("RATE_LIMITS=off: rate limits are disabled (for load tests only)");
+                Ok(Self::off())
+            }
+            Some(other) => Err(ConfigError(format!(
+                "RATE_LIMITS {other:?} is neither `on` nor `off`"
+            ))),
+        }
+    }
+}
+
 /// `burst` attempts at once, then one every `period`.
 fn quota(burst: u32, period: Duration) -> Quota {
     Quota::with_period(period)
@@ -398,7 +428,7 @@ impl Config {
             app_url: var("APP_URL").unwrap_or_else(|| "http://localhost:3000".to_owned()),
             smtp_url: var("SMTP_URL"),
             mail_from: var("MAIL_FROM").unwrap_or_else(|| "no-reply@localhost".to_owned()),
-            rate_limits: RateLimits::default(),
+            rate_limits: RateLimits::from_setting(var("RATE_LIMITS").as_deref())?,
             trusted_proxies: parse_trusted_proxies(&var("TRUSTED_PROXIES").unwrap_or_default())?,
 {%- if "oauth2" in handlers %}
             oauth2: oauth2_providers(&var)?,
@@ -559,7 +589,7 @@ mod tests {
 {%- endif %}
 
 #[cfg(test)]
-mod trusted_proxies_tests {
+mod limits_tests {
     use super::*;
 
     #[test]
@@ -577,5 +607,22 @@ mod trusted_proxies_tests {
                 .to_string();
             assert!(error.contains("TRUSTED_PROXIES"), "{error}");
         }
+    }
+
+    #[test]
+    fn rate_limits_are_on_unless_switched_off_and_a_typo_is_an_error() {
+        let burst = |limits: RateLimits| limits.per_account.burst_size().get();
+        let default = burst(RateLimits::default());
+        assert_eq!(burst(RateLimits::from_setting(None).unwrap()), default);
+        assert_eq!(
+            burst(RateLimits::from_setting(Some("on")).unwrap()),
+            default
+        );
+        assert_eq!(
+            burst(RateLimits::from_setting(Some("off")).unwrap()),
+            u32::MAX
+        );
+        let error = RateLimits::from_setting(Some("of")).expect_err("an error");
+        assert!(error.to_string().contains("RATE_LIMITS"), "{error}");
     }
 }
