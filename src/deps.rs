@@ -7,6 +7,7 @@ use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
 use crate::choices::{Backend, Database};
 use crate::error::{Error, Result};
 use crate::manifest::{DepTable, Manifest};
+use crate::record::CargoBase;
 
 /// Which dependency table an entry goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +139,94 @@ fn merge_features(into: &mut toml::Value, from: &toml::Value) {
             }
         }
     }
+}
+
+/// The requests as the record keeps them: the base of `upgrade`'s per-key merge of `Cargo.toml`.
+pub fn cargo_base(requests: &[DepRequest]) -> CargoBase {
+    let mut base = CargoBase::default();
+    for req in requests {
+        let table = match req.kind {
+            DepKind::Normal => &mut base.dependencies,
+            DepKind::Dev => &mut base.dev_dependencies,
+        };
+        table.insert(req.name.clone(), req.value.clone());
+    }
+    base
+}
+
+/// The requests a record's [`CargoBase`] holds.
+pub fn requests_of(base: &CargoBase) -> Vec<DepRequest> {
+    let normal = base
+        .dependencies
+        .iter()
+        .map(|(n, v)| (DepKind::Normal, n, v));
+    let dev = base
+        .dev_dependencies
+        .iter()
+        .map(|(n, v)| (DepKind::Dev, n, v));
+    normal
+        .chain(dev)
+        .map(|(kind, name, value)| DepRequest {
+            kind,
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+/// `upgrade`'s per-key merge of versions, base = what the tool wrote before: where this version
+/// needs another requirement and `Cargo.toml` still holds the base's, it gets the new one. A
+/// requirement the developer chose is kept ([`apply`] then checks it is compatible). Returns the text and `table: name
+/// old -> new` lines.
+pub fn bump_versions(
+    text: &str,
+    base: &[DepRequest],
+    requests: &[DepRequest],
+) -> Result<(String, Vec<String>)> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e| Error::failure(format!("Cargo.toml is not valid TOML: {e}")))?;
+    let mut bumped = Vec::new();
+    for req in requests {
+        let Some(new) = req.version() else { continue };
+        let Some(old) = base
+            .iter()
+            .find(|b| b.kind == req.kind && b.name == req.name)
+            .and_then(DepRequest::version)
+        else {
+            continue;
+        };
+        if old == new {
+            continue;
+        }
+        let Some(item) = doc
+            .get_mut(req.kind.table())
+            .and_then(|t| t.as_table_like_mut())
+            .and_then(|t| t.get_mut(&req.name))
+        else {
+            continue;
+        };
+        let slot = match item {
+            Item::Value(v @ Value::String(_)) => Some(v),
+            other => other
+                .as_table_like_mut()
+                .and_then(|t| t.get_mut("version"))
+                .and_then(Item::as_value_mut),
+        };
+        let Some(slot) = slot else { continue };
+        // Unchanged since the tool wrote it: take this version's requirement.
+        if slot.as_str() == Some(old) {
+            let decor = slot.decor().clone();
+            *slot = Value::from(new);
+            *slot.decor_mut() = decor;
+            bumped.push(format!(
+                "{}: {} \"{old}\" -> \"{new}\"",
+                req.kind.table(),
+                req.name
+            ));
+        }
+    }
+    Ok((doc.to_string(), bumped))
 }
 
 /// What [`apply`] did.

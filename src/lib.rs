@@ -9,7 +9,9 @@
 //!   computed in memory first;
 //! - [`writer`]: conflicts, diffs and atomic writes;
 //! - [`record`], the record file `cargo-users.toml`;
-//! - [`ops`]: the commands `new`, `init`, `add-handler` and `list`.
+//! - [`store`]: the templates of every released version; [`generate`]: what a version's
+//!   templates generate for a selection; [`merge`]: the 3-way merge engine;
+//! - [`ops`]: the commands `new`, `init`, `add-handler`, `list`, `upgrade` and `diff`.
 
 #![warn(missing_docs)]
 
@@ -18,7 +20,9 @@ pub mod cli;
 pub mod deps;
 pub mod edits;
 pub mod error;
+pub mod generate;
 pub mod manifest;
+pub mod merge;
 pub mod ops;
 pub mod plan;
 pub mod project;
@@ -26,6 +30,7 @@ pub mod prompt;
 pub mod record;
 pub mod render;
 pub mod sql_filter;
+pub mod store;
 pub mod timestamp;
 pub mod ui;
 pub mod writer;

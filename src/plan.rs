@@ -8,10 +8,12 @@ use crate::choices::{Backend, Database};
 use crate::deps;
 use crate::edits;
 use crate::error::{Error, Result};
+use crate::generate::{Generator, Names, Selection};
 use crate::manifest::Manifest;
+use crate::merge::Labels;
 use crate::project::{ModuleDir, Project};
 use crate::record::{self, RECORD_FILE, Record};
-use crate::render::{Context, Renderer};
+use crate::render::Renderer;
 use crate::timestamp::Timestamp;
 
 /// Template of the generated router, which holds the routes marker.
@@ -57,6 +59,9 @@ pub struct PlanOptions {
     pub now: Option<Timestamp>,
     /// The secret written to a fresh `.env` (`None`: random from the OS).
     pub secret: Option<String>,
+    /// The version the templates are of (`tool_version` in them and in the record): this
+    /// binary's, or a released one rendered from the store.
+    pub tool_version: String,
 }
 
 /// How the writer treats a planned file that exists on disk with other contents.
@@ -85,8 +90,10 @@ pub struct Previous {
     pub recorded_hash: Option<String>,
     /// The file as the old choices render it, if it was rendered then.
     pub old_rendering: Option<String>,
-    /// Lines to insert at a marker when the user edited the file.
+    /// Lines to insert at a marker when the user edited the file and no verified base exists.
     pub insertion: Option<Insertion>,
+    /// How the sides are named in conflict markers.
+    pub labels: Labels,
 }
 
 /// Lines to insert above a marker comment.
@@ -145,23 +152,10 @@ pub fn build(
     opts: &PlanOptions,
 ) -> Result<Plan> {
     let module_dir = opts.module.dir();
-    let ctx = Context::new(
-        &project.package,
-        &project.crate_name,
-        &opts.module.name,
-        opts.backend,
-        opts.db,
-        &opts.handlers,
-        opts.app_mode,
-    );
     let old = match &opts.mode {
         Mode::Init => None,
         Mode::AddHandler { previous } => Some(previous.clone()),
     };
-    let old_ctx = old.as_ref().map(|hs| Context {
-        handlers: hs.clone(),
-        ..ctx.clone()
-    });
     let added: Vec<String> = opts
         .handlers
         .iter()
@@ -174,47 +168,64 @@ pub fn build(
             .and_then(|r| r.files.get(path).cloned())
     };
 
+    let names = Names {
+        package: project.package.clone(),
+        crate_name: project.crate_name.clone(),
+        module: opts.module.name.clone(),
+    };
+    let selection = Selection {
+        backend: opts.backend,
+        db: opts.db,
+        handlers: opts.handlers.clone(),
+        app_mode: opts.app_mode,
+    };
+    let generator = Generator {
+        manifest,
+        renderer,
+        tool_version: &opts.tool_version,
+    };
+    // What the handlers installed before generate: the base of `add-handler`'s 3-way merges.
+    let old_files = match &old {
+        None => None,
+        Some(hs) => Some(generator.files(
+            &names,
+            &Selection {
+                handlers: hs.clone(),
+                ..selection.clone()
+            },
+        )?),
+    };
+    let ctx = generator.context(&names, &selection);
+    let labels = Labels {
+        base: format!("cargo-users {} before add-handler", opts.tool_version),
+        theirs: format!(
+            "cargo-users {} with {}",
+            opts.tool_version,
+            added.join(", ")
+        ),
+    };
+
     let mut files = Vec::new();
     let mut hashes = BTreeMap::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for spec in &manifest.file {
-        let filters = spec.filters();
-        if !filters.matches(&opts.handlers, opts.backend, opts.db, opts.app_mode) {
-            continue;
-        }
-        let path = spec.path.replace("{module_dir}", &module_dir);
-        if !seen.insert(path.clone()) {
-            return Err(Error::failure(format!(
-                "templates/manifest.toml renders {path} twice for these choices"
-            )));
-        }
-        let contents = renderer.render(&spec.template, &ctx)?;
-        let previous = match &old_ctx {
-            None => None,
-            Some(old_ctx) => {
-                let old_hs = &old_ctx.handlers;
-                let old_rendering = if filters.matches(old_hs, opts.backend, opts.db, opts.app_mode)
-                {
-                    Some(renderer.render(&spec.template, old_ctx)?)
-                } else {
-                    None
-                };
-                Some(Previous {
-                    recorded_hash: recorded(&path),
-                    old_rendering,
-                    insertion: insertion(manifest, &spec.template, &added),
-                })
-            }
-        };
-        hashes.insert(path.clone(), record::hash(&contents));
+    for file in generator.files(&names, &selection)? {
+        let previous = old_files.as_ref().map(|old_files| Previous {
+            recorded_hash: recorded(&file.path),
+            old_rendering: old_files
+                .iter()
+                .find(|f| f.path == file.path)
+                .map(|f| f.contents.clone()),
+            insertion: insertion(manifest, &file.template, &added),
+            labels: labels.clone(),
+        });
+        hashes.insert(file.path.clone(), record::hash(&file.contents));
         files.push(PlannedFile {
-            path: path.clone(),
-            contents,
             policy: Policy::Generated {
-                template: spec.template.clone(),
+                template: file.template,
                 previous,
-                replaces_hello_world: path == "src/main.rs",
+                replaces_hello_world: file.path == "src/main.rs",
             },
+            path: file.path,
+            contents: file.contents,
         });
     }
 
@@ -251,10 +262,11 @@ pub fn build(
             continue;
         }
         let contents = renderer.render(&spec.template, &ctx)?;
-        let previous = old_ctx.as_ref().map(|_| Previous {
+        let previous = old.as_ref().map(|_| Previous {
             recorded_hash: recorded(&path),
             old_rendering: None,
             insertion: None,
+            labels: labels.clone(),
         });
         hashes.insert(path.clone(), record::hash(&contents));
         files.push(PlannedFile {
@@ -316,8 +328,14 @@ pub fn build(
         policy: Policy::Edit,
     });
 
+    // Released versions before 0.2.0 did not record what they wrote into Cargo.toml.
+    let cargo = if opts.tool_version == crate::VERSION {
+        deps::cargo_base(&requests)
+    } else {
+        Default::default()
+    };
     let record = Record {
-        tool_version: crate::VERSION.to_string(),
+        tool_version: opts.tool_version.clone(),
         backend: opts.backend.as_str().to_string(),
         database: opts.db.as_str().to_string(),
         module_dir,
@@ -325,6 +343,7 @@ pub fn build(
         handlers: opts.handlers.clone(),
         migrations,
         files: hashes,
+        cargo,
     };
     files.push(PlannedFile {
         path: RECORD_FILE.to_string(),
@@ -429,6 +448,7 @@ mod tests {
             previous: None,
             now: Timestamp::parse("20250102030405"),
             secret: Some("s".into()),
+            tool_version: crate::VERSION.to_string(),
         }
     }
 

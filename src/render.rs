@@ -79,9 +79,6 @@ pub struct Renderer {
 impl Renderer {
     /// Loads every embedded template.
     pub fn new() -> Result<Self> {
-        let mut tera = tera::Tera::default();
-        tera.autoescape_on(vec![]);
-        crate::sql_filter::register(&mut tera);
         let mut templates = Vec::new();
         for file in embedded_templates() {
             let name = file.path().to_string_lossy().replace('\\', "/");
@@ -90,6 +87,16 @@ impl Renderer {
                 .ok_or_else(|| Error::failure(format!("template {name} is not UTF-8")))?;
             templates.push((name, text));
         }
+        Self::from_templates(templates.iter().map(|(n, t)| (n.as_str(), *t)))
+    }
+
+    /// Loads the given templates (name, text): those of a released version, for instance.
+    pub fn from_templates<'a>(
+        templates: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        crate::sql_filter::register(&mut tera);
         tera.add_raw_templates(templates)
             .map_err(|e| Error::failure(format!("a template does not parse: {}", chain(&e))))?;
         Ok(Renderer { tera })

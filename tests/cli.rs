@@ -588,7 +588,7 @@ fn add_handler_resolves_requirements() {
 }
 
 #[test]
-fn add_handler_on_an_edited_router_inserts_at_the_markers() {
+fn add_handler_on_an_edited_router_merges_the_new_routes() {
     let pkg = Pkg::hello();
     pkg.init(&["--handlers", "auth,register"]);
     let marker = "        // cargo-users: routes";
@@ -603,7 +603,7 @@ fn add_handler_on_an_edited_router_inserts_at_the_markers() {
         .args(["add-handler", "verify"])
         .assert()
         .success()
-        .stdout(contains("inserted into src/users/mod.rs"));
+        .stdout(contains("merged src/users/mod.rs"));
     let after = pkg.read("src/users/mod.rs");
     assert!(
         after.starts_with("// my own note at the top\n"),
@@ -647,20 +647,31 @@ fn add_handler_on_an_edited_handlers_module_inserts_at_its_marker() {
 }
 
 #[test]
-fn add_handler_with_a_removed_marker_is_a_conflict() {
+fn add_handler_with_a_removed_marker_gets_conflict_markers() {
     let pkg = Pkg::hello();
     pkg.init(&["--handlers", "auth"]);
     let text = pkg
         .read("src/users/mod.rs")
         .replace("// cargo-users: routes", "");
     pkg.write("src/users/mod.rs", &text);
-    let before = pkg.tree();
     pkg.cmd()
         .args(["add-handler", "register"])
         .assert()
         .code(1)
-        .stderr(contains("src/users/mod.rs").and(contains("cargo-users: routes")));
-    assert_eq!(pkg.tree(), before);
+        .stderr(contains("src/users/mod.rs (conflict markers)"));
+    // Both sides changed the marker's lines: the developer decides, rustc refuses the markers.
+    let after = pkg.read("src/users/mod.rs");
+    let version = cargo_users::VERSION;
+    for marker in [
+        "<<<<<<< yours\n".to_string(),
+        format!("||||||| cargo-users {version} before add-handler\n"),
+        "=======\n".to_string(),
+        format!(">>>>>>> cargo-users {version} with register\n"),
+    ] {
+        assert!(after.contains(&marker), "{marker} missing:\n{after}");
+    }
+    assert!(after.contains(&router_line("register")));
+    assert!(pkg.exists("src/users/handlers/register.rs"));
 }
 
 #[test]

@@ -30,6 +30,7 @@ fn generated_tree(backend: Backend, db: Database, handlers: HandlerSelection) ->
         previous: None,
         now: Timestamp::parse("20250102030405"),
         secret: Some("<secret>".to_string()),
+        tool_version: cargo_users::VERSION.to_string(),
     };
     let plan = plan::build(&project, &manifest, &Renderer::new().unwrap(), &opts).unwrap();
     let mut out = format!(

@@ -10,6 +10,7 @@ use crate::plan::{self, Mode, PlanOptions};
 use crate::project::{ModuleDir, Project};
 use crate::prompt::{self, Completion, GivenChoices};
 use crate::render::Renderer;
+use crate::store::TemplateSet;
 use crate::timestamp::Timestamp;
 use crate::ui::Ui;
 
@@ -36,6 +37,9 @@ pub struct InitOptions {
     pub secret: Option<String>,
     /// Folder to `cd` into first, in the printed next steps (set by `new`).
     pub enter_dir: Option<String>,
+    /// Generate as this released version did, from the release store (hidden
+    /// `--template-version`, for tests of `upgrade`); `None`: this version.
+    pub template_version: Option<String>,
 }
 
 impl InitOptions {
@@ -52,14 +56,14 @@ impl InitOptions {
             now: None,
             secret: None,
             enter_dir: None,
+            template_version: None,
         }
     }
 }
 
 /// Runs `init`.
 pub fn run(opts: &InitOptions, ui: &Ui) -> Result<Outcome> {
-    let manifest = Manifest::embedded()?;
-    let renderer = Renderer::new()?;
+    let (manifest, renderer, tool_version) = templates(opts.template_version.as_deref())?;
     let project = Project::locate(opts.manifest_path.as_deref(), &opts.cwd)?;
     let previous = read_record(&project)?;
     if let Some(HandlerSelection::Named(names)) = &opts.given.handlers {
@@ -109,6 +113,7 @@ pub fn run(opts: &InitOptions, ui: &Ui) -> Result<Outcome> {
         previous,
         now: opts.now,
         secret: opts.secret.clone(),
+        tool_version,
     };
     let plan = plan::build(&project, &manifest, &renderer, &plan_opts)?;
     let added_handlers = plan_opts.previous.as_ref().is_some_and(|r| {
@@ -144,6 +149,25 @@ pub fn run(opts: &InitOptions, ui: &Ui) -> Result<Outcome> {
         opts.enter_dir.as_deref(),
     ));
     Ok(outcome)
+}
+
+/// The manifest, renderer and version to generate with: this binary's own, or a released
+/// version's from the store.
+fn templates(version: Option<&str>) -> Result<(Manifest, Renderer, String)> {
+    let Some(version) = version.filter(|v| *v != crate::VERSION) else {
+        return Ok((
+            Manifest::embedded()?,
+            Renderer::new()?,
+            crate::VERSION.to_string(),
+        ));
+    };
+    let set = TemplateSet::release(version)?.ok_or_else(|| {
+        Error::usage(format!(
+            "no templates of cargo-users {version} in this binary (it holds {})",
+            TemplateSet::released_versions().join(", ")
+        ))
+    })?;
+    Ok((set.manifest()?, set.renderer()?, version.to_string()))
 }
 
 /// The lines that wire the router into a `main` the tool did not write.
