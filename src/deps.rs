@@ -472,6 +472,25 @@ fn to_edit_value(value: &toml::Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn bump_takes_the_new_requirement_only_where_the_tool_wrote_the_old_one() {
+        let req = |name: &str, v: &str| DepRequest {
+            kind: DepKind::Normal,
+            name: name.into(),
+            value: toml::Value::String(v.into()),
+        };
+        let text = "[dependencies]\naxum = \"0.8\" # web\nsqlx = { version = \"0.8.2\", features = [\"x\"] }\ntokio = \"1\"\n";
+        let base = [req("axum", "0.8"), req("sqlx", "0.8"), req("tokio", "1")];
+        let new = [req("axum", "0.9"), req("sqlx", "0.9"), req("tokio", "1")];
+        let (out, bumped) = bump_versions(text, &base, &new).unwrap();
+        // Untouched since the tool wrote it: the new requirement (comment kept).
+        assert!(out.contains("axum = \"0.9\" # web\n"), "{out}");
+        // The developer's own choice stays for `apply` to judge.
+        assert!(out.contains("version = \"0.8.2\""), "{out}");
+        assert_eq!(bumped, ["dependencies: axum \"0.8\" -> \"0.9\""]);
+        assert!(apply(&out, &new).is_err(), "0.8.2 cannot serve 0.9");
+    }
     use super::*;
 
     #[test]

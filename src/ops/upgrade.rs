@@ -528,3 +528,58 @@ fn print_table(ui: &Ui, changes: &[Change], dry_run: bool) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_no_longer_generated_is_removed_only_when_unedited() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("src/users")).unwrap();
+        std::fs::write(dir.path().join("src/users/old.rs"), "as generated\n").unwrap();
+        std::fs::write(dir.path().join("src/users/edited.rs"), "ours\n").unwrap();
+        let project = Project::locate(None, dir.path()).unwrap();
+        let record = Record {
+            tool_version: "0.1.0".into(),
+            backend: "session".into(),
+            database: "sqlite".into(),
+            module_dir: "src/users".into(),
+            app_mode: false,
+            handlers: vec!["auth".into()],
+            migrations: BTreeMap::new(),
+            files: ["old.rs", "edited.rs", "gone.rs", "kept.rs"]
+                .iter()
+                .map(|f| (format!("src/users/{f}"), record::hash("as generated\n")))
+                .collect(),
+            cargo: Default::default(),
+        };
+        let base: BTreeMap<String, String> = record
+            .files
+            .keys()
+            .map(|p| (p.clone(), "as generated\n".to_string()))
+            .collect();
+        let generated = BTreeSet::from(["src/users/kept.rs"]);
+        let ui = Ui { quiet: true };
+        let changes = no_longer_generated(&project, &record, Some(&base), &generated, &ui).unwrap();
+        let actions: Vec<(&str, &Action)> = changes
+            .iter()
+            .map(|c| (c.path.as_str(), &c.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("src/users/edited.rs", &Action::KeepEdited),
+                ("src/users/old.rs", &Action::Remove),
+            ]
+        );
+        writer::write(dir.path(), &changes).unwrap();
+        assert!(!dir.path().join("src/users/old.rs").exists());
+        assert!(dir.path().join("src/users/edited.rs").exists());
+    }
+}
