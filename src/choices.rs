@@ -15,6 +15,19 @@ pub const DEFAULT_HANDLERS: [&str; 5] = [
     "password-reset",
 ];
 
+/// The choices a project is generated with, passed everywhere as one value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// The auth backend.
+    pub backend: Backend,
+    /// The database.
+    pub db: Database,
+    /// Installed handlers, in manifest order.
+    pub handlers: Vec<String>,
+    /// Whether a runnable `src/main.rs` is generated.
+    pub app_mode: bool,
+}
+
 /// How a logged-in user is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
 pub enum Backend {

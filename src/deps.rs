@@ -4,7 +4,7 @@
 use semver::{Version, VersionReq};
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
-use crate::choices::{Backend, Database};
+use crate::choices::Selection;
 use crate::error::{Error, Result};
 use crate::manifest::{DepTable, Manifest};
 use crate::record::CargoBase;
@@ -67,27 +67,21 @@ impl DepRequest {
 }
 
 /// Every dependency for these choices, merged (a crate named twice gets the union of features).
-pub fn requests(
-    manifest: &Manifest,
-    backend: Backend,
-    db: Database,
-    handlers: &[String],
-    app_mode: bool,
-) -> Vec<DepRequest> {
+pub fn requests(manifest: &Manifest, sel: &Selection) -> Vec<DepRequest> {
     let empty = crate::manifest::DepsSection::default();
     let mut sections: Vec<(&DepTable, &DepTable)> =
         vec![(&manifest.dependencies, &manifest.dev_dependencies)];
     for section in [
-        manifest.backend.get(backend.as_str()).unwrap_or(&empty),
-        manifest.db.get(db.as_str()).unwrap_or(&empty),
+        manifest.backend.get(sel.backend.as_str()).unwrap_or(&empty),
+        manifest.db.get(sel.db.as_str()).unwrap_or(&empty),
     ] {
         sections.push((&section.dependencies, &section.dev_dependencies));
     }
-    if app_mode {
+    if sel.app_mode {
         sections.push((&manifest.app.dependencies, &manifest.app.dev_dependencies));
     }
     for (name, spec) in &manifest.handler {
-        if handlers.contains(name) {
+        if sel.handlers.contains(name) {
             sections.push((&spec.dependencies, &spec.dev_dependencies));
         }
     }
@@ -472,6 +466,16 @@ fn to_edit_value(value: &toml::Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use crate::choices::{Backend, Database};
+
+    fn selection(backend: Backend, db: Database, app_mode: bool) -> Selection {
+        Selection {
+            backend,
+            db,
+            handlers: Vec::new(),
+            app_mode,
+        }
+    }
 
     #[test]
     fn bump_takes_the_new_requirement_only_where_the_tool_wrote_the_old_one() {
@@ -659,14 +663,14 @@ mod tests {
     #[test]
     fn requests_merge_backend_database_and_app_dependencies() {
         let m = Manifest::embedded().unwrap();
-        let reqs = requests(&m, Backend::JwtCookie, Database::Postgres, &[], true);
+        let reqs = requests(&m, &selection(Backend::JwtCookie, Database::Postgres, true));
         let names: Vec<&str> = reqs.iter().map(|r| r.name.as_str()).collect();
         for n in ["axum", "jsonwebtoken", "sqlx", "clap", "tower"] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
         let sqlx = reqs.iter().find(|r| r.name == "sqlx").unwrap();
         assert!(sqlx.features().contains(&"postgres".to_string()));
-        let reqs = requests(&m, Backend::Session, Database::Sqlite, &[], false);
+        let reqs = requests(&m, &selection(Backend::Session, Database::Sqlite, false));
         assert!(
             !reqs
                 .iter()

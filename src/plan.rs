@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::choices::{Backend, Database};
 use crate::deps;
 use crate::edits;
 use crate::error::{Error, Result};
@@ -41,16 +40,10 @@ pub enum Mode {
 /// Everything a plan is computed from.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
-    /// The auth backend.
-    pub backend: Backend,
-    /// The database.
-    pub db: Database,
-    /// Installed handlers after resolution, in manifest order.
-    pub handlers: Vec<String>,
+    /// Backend, database, handlers (after resolution, in manifest order) and app mode.
+    pub selection: Selection,
     /// The module folder.
     pub module: ModuleDir,
-    /// Whether a runnable `src/main.rs` is generated.
-    pub app_mode: bool,
     /// `init` or `add-handler`.
     pub mode: Mode,
     /// The record found on disk, if any.
@@ -157,6 +150,7 @@ pub fn build(
         Mode::AddHandler { previous } => Some(previous.clone()),
     };
     let added: Vec<String> = opts
+        .selection
         .handlers
         .iter()
         .filter(|h| old.as_ref().is_some_and(|o| !o.contains(h)))
@@ -173,12 +167,7 @@ pub fn build(
         crate_name: project.crate_name.clone(),
         module: opts.module.name.clone(),
     };
-    let selection = Selection {
-        backend: opts.backend,
-        db: opts.db,
-        handlers: opts.handlers.clone(),
-        app_mode: opts.app_mode,
-    };
+    let selection = &opts.selection;
     let generator = Generator {
         manifest,
         renderer,
@@ -195,7 +184,7 @@ pub fn build(
             },
         )?),
     };
-    let ctx = generator.context(&names, &selection);
+    let ctx = generator.context(&names, selection);
     let labels = Labels {
         base: format!("cargo-users {} before add-handler", opts.tool_version),
         theirs: format!(
@@ -207,7 +196,7 @@ pub fn build(
 
     let mut files = Vec::new();
     let mut hashes = BTreeMap::new();
-    for file in generator.files(&names, &selection)? {
+    for file in generator.files(&names, selection)? {
         let previous = old_files.as_ref().map(|old_files| Previous {
             recorded_hash: recorded(&file.path),
             old_rendering: old_files
@@ -233,10 +222,7 @@ pub fn build(
     let mut migrations = BTreeMap::new();
     let mut next = next_timestamp(project, opts)?;
     for spec in &manifest.migration {
-        if !spec
-            .filters()
-            .matches(&opts.handlers, opts.backend, opts.db, opts.app_mode)
-        {
+        if !spec.filters().matches(selection) {
             continue;
         }
         let recorded_ts = opts
@@ -290,13 +276,7 @@ pub fn build(
 
     // Dependencies.
     let cargo_toml = project.read("Cargo.toml")?.unwrap_or_default();
-    let requests = deps::requests(
-        manifest,
-        opts.backend,
-        opts.db,
-        &opts.handlers,
-        opts.app_mode,
-    );
+    let requests = deps::requests(manifest, selection);
     let outcome = deps::apply(&cargo_toml, &requests)?;
     // In a workspace member cargo ignores the package's profiles, so none are added there.
     let cargo_toml = if project.is_workspace_member() {
@@ -317,14 +297,14 @@ pub fn build(
         };
         files.push(PlannedFile {
             path: ".env".to_string(),
-            contents: edits::dotenv(opts.db, &project.package, &secret),
+            contents: edits::dotenv(selection.db, &project.package, &secret),
             policy: Policy::CreateOnly,
         });
     }
     let gitignore = project.read(".gitignore")?;
     files.push(PlannedFile {
         path: ".gitignore".to_string(),
-        contents: edits::gitignore(gitignore.as_deref(), opts.db),
+        contents: edits::gitignore(gitignore.as_deref(), selection.db),
         policy: Policy::Edit,
     });
 
@@ -336,11 +316,11 @@ pub fn build(
     };
     let record = Record {
         tool_version: opts.tool_version.clone(),
-        backend: opts.backend.as_str().to_string(),
-        database: opts.db.as_str().to_string(),
+        backend: selection.backend.as_str().to_string(),
+        database: selection.db.as_str().to_string(),
         module_dir,
-        app_mode: opts.app_mode,
-        handlers: opts.handlers.clone(),
+        app_mode: selection.app_mode,
+        handlers: selection.handlers.clone(),
         migrations,
         files: hashes,
         cargo,
@@ -416,7 +396,7 @@ fn next_timestamp(project: &Project, opts: &PlanOptions) -> Result<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::choices::{HandlerSelection, resolve};
+    use crate::choices::{Backend, Database, HandlerSelection, resolve};
 
     const HELLO: &str = "fn main() {\n    println!(\"Hello, world!\");\n}\n";
 
@@ -439,11 +419,13 @@ mod tests {
         let m = Manifest::embedded().unwrap();
         let sel = HandlerSelection::Named(handlers.iter().map(|s| s.to_string()).collect());
         PlanOptions {
-            backend: Backend::Session,
-            db: Database::Sqlite,
-            handlers: resolve(&m, &sel, &[]).unwrap().handlers,
+            selection: Selection {
+                backend: Backend::Session,
+                db: Database::Sqlite,
+                handlers: resolve(&m, &sel, &[]).unwrap().handlers,
+                app_mode,
+            },
             module: ModuleDir::parse(module).unwrap(),
-            app_mode,
             mode: Mode::Init,
             previous: None,
             now: Timestamp::parse("20250102030405"),

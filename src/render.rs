@@ -3,7 +3,6 @@
 use include_dir::File;
 use serde::Serialize;
 
-use crate::choices::{Backend, Database};
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FILE, TEMPLATES};
 
@@ -28,32 +27,6 @@ pub struct Context {
     pub app_mode: bool,
     /// Version of cargo-users.
     pub tool_version: String,
-}
-
-impl Context {
-    /// Builds the context for these choices.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        package: &str,
-        crate_name: &str,
-        module: &str,
-        backend: Backend,
-        db: Database,
-        handlers: &[String],
-        app_mode: bool,
-    ) -> Self {
-        Context {
-            package: package.to_string(),
-            crate_name: crate_name.to_string(),
-            module: module.to_string(),
-            module_dir: format!("src/{module}"),
-            backend: backend.as_str().to_string(),
-            db: db.as_str().to_string(),
-            handlers: handlers.to_vec(),
-            app_mode,
-            tool_version: crate::VERSION.to_string(),
-        }
-    }
 }
 
 /// Every embedded template file (everything under `templates/` but the manifest).
@@ -127,7 +100,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::choices::{DEFAULT_HANDLERS, HandlerSelection, resolve};
+    use crate::choices::{Backend, DEFAULT_HANDLERS, Database, HandlerSelection, resolve};
     use crate::manifest::Manifest;
 
     #[test]
@@ -145,8 +118,24 @@ mod tests {
             for db in Database::ALL {
                 for handlers in &sets {
                     for app_mode in [false, true] {
-                        let ctx = Context::new(
-                            "demo-app", "demo_app", "users", backend, db, handlers, app_mode,
+                        let generator = crate::generate::Generator {
+                            manifest: &m,
+                            renderer: &r,
+                            tool_version: crate::VERSION,
+                        };
+                        let names = crate::generate::Names {
+                            package: "demo-app".into(),
+                            crate_name: "demo_app".into(),
+                            module: "users".into(),
+                        };
+                        let ctx = generator.context(
+                            &names,
+                            &crate::choices::Selection {
+                                backend,
+                                db,
+                                handlers: handlers.clone(),
+                                app_mode,
+                            },
                         );
                         for file in embedded_templates() {
                             let name = file.path().to_string_lossy().replace('\\', "/");

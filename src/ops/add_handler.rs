@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::choices::{self, Backend, Database, HandlerSelection};
+use crate::choices::{self, Backend, Database, HandlerSelection, Selection};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::ops::init::{next_steps, not_initialized};
@@ -93,11 +93,13 @@ pub fn run(opts: &AddHandlerOptions, ui: &Ui) -> Result<Outcome> {
         project.package
     ));
     let plan_opts = PlanOptions {
-        backend,
-        db,
-        handlers: resolved.handlers,
+        selection: Selection {
+            backend,
+            db,
+            handlers: resolved.handlers,
+            app_mode: record.app_mode,
+        },
         module,
-        app_mode: record.app_mode,
         mode: Mode::AddHandler {
             previous: record.handlers.clone(),
         },

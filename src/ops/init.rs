@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::choices::{self, Backend, Database, HandlerSelection};
+use crate::choices::{self, Backend, Database, HandlerSelection, Selection};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::ops::{Outcome, execute, read_record};
@@ -115,11 +115,13 @@ pub fn run(opts: &InitOptions, ui: &Ui) -> Result<Outcome> {
         if app_mode { ", app mode" } else { "" }
     ));
     let plan_opts = PlanOptions {
-        backend: chosen.backend,
-        db: chosen.db,
-        handlers: resolved.handlers,
+        selection: Selection {
+            backend: chosen.backend,
+            db: chosen.db,
+            handlers: resolved.handlers,
+            app_mode,
+        },
         module,
-        app_mode,
         mode: Mode::Init,
         previous,
         now: opts.now,
@@ -128,10 +130,11 @@ pub fn run(opts: &InitOptions, ui: &Ui) -> Result<Outcome> {
     };
     let plan = plan::build(&project, &manifest, &renderer, &plan_opts)?;
     let added_handlers = plan_opts.previous.as_ref().is_some_and(|r| {
-        r.backend == plan_opts.backend.as_str()
-            && r.database == plan_opts.db.as_str()
-            && r.handlers.iter().all(|h| plan_opts.handlers.contains(h))
-            && r.handlers.len() < plan_opts.handlers.len()
+        let sel = &plan_opts.selection;
+        r.backend == sel.backend.as_str()
+            && r.database == sel.db.as_str()
+            && r.handlers.iter().all(|h| sel.handlers.contains(h))
+            && r.handlers.len() < sel.handlers.len()
     });
     let outcome = match execute(&project.root, plan, opts.force, opts.dry_run, ui) {
         Err(Error::Conflicts(list)) if added_handlers => {
@@ -208,10 +211,10 @@ pub(crate) fn next_steps(
          optionally SMTP_URL in the environment or .env (see .env.example)"
             .to_string()
     };
-    let database = (opts.db != Database::Sqlite).then(|| {
+    let database = (opts.selection.db != Database::Sqlite).then(|| {
         format!(
             "start a {} server for DATABASE_URL (the app creates its database on first start)",
-            opts.db.summary()
+            opts.selection.db.summary()
         )
     });
     let run = match enter_dir {
@@ -222,7 +225,7 @@ pub(crate) fn next_steps(
     let width = run.len().max(test.len());
     let test = format!("{test:<width$}   # runs the generated tests (tests/users.rs)");
     let mut steps = Vec::new();
-    if opts.app_mode {
+    if opts.selection.app_mode {
         steps.extend(database);
         steps.push(format!(
             "{run:<width$}   # serves the API on http://127.0.0.1:3000"

@@ -244,13 +244,7 @@ fn plan(project: &Project, record: &Record, now: Option<Timestamp>, ui: &Ui) -> 
     )?;
     changes.extend(migration_changes);
 
-    let requests = deps::requests(
-        &manifest,
-        selection.backend,
-        selection.db,
-        &selection.handlers,
-        selection.app_mode,
-    );
+    let requests = deps::requests(&manifest, &selection);
     changes.push(cargo_toml(project, record, &requests, &selection)?);
 
     let new_record = Record {
@@ -420,13 +414,7 @@ fn cargo_toml(
 ) -> Result<Change> {
     let base = if record.cargo.is_empty() {
         match TemplateSet::release(&record.tool_version)? {
-            Some(set) => deps::requests(
-                &set.manifest()?,
-                selection.backend,
-                selection.db,
-                &selection.handlers,
-                selection.app_mode,
-            ),
+            Some(set) => deps::requests(&set.manifest()?, selection),
             None => Vec::new(),
         }
     } else {
