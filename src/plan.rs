@@ -89,14 +89,7 @@ pub struct Previous {
     pub labels: Labels,
 }
 
-/// Lines to insert above a marker comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Insertion {
-    /// The marker, compared after trimming.
-    pub marker: String,
-    /// The lines to insert, without indentation (the marker's is used).
-    pub lines: Vec<String>,
-}
+pub use crate::edits::Insertion;
 
 /// One file of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
