@@ -4,10 +4,10 @@
 use semver::{Version, VersionReq};
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
-use crate::choices::Selection;
 use crate::error::{Error, Result};
 use crate::manifest::{DepTable, Manifest};
 use crate::record::CargoBase;
+use crate::selection::Selection;
 
 /// Which dependency table an entry goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -466,7 +466,7 @@ fn to_edit_value(value: &toml::Value) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use crate::choices::{Backend, Database};
+    use crate::selection::{Backend, Database};
 
     fn selection(backend: Backend, db: Database, app_mode: bool) -> Selection {
         Selection {

@@ -1,8 +1,8 @@
 //! Small text edits of the user's files: the `pub mod` line in the library root, `.gitignore`,
 //! a fresh `.env`, and insertions at the marker comments of generated files.
 
-use crate::choices::Database;
 use crate::error::{Error, Result};
+use crate::selection::Database;
 
 /// The library root with `pub mod <module>;` declared: created when absent, a private
 /// declaration made public, or the line added after the last `mod` line (or after the

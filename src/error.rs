@@ -23,8 +23,8 @@ pub enum Error {
         .0.len(), .0.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
     Conflicts(Vec<String>),
     /// Files were written, but some need the user to finish the merge (exit 1).
-    #[error("{} file(s) need you to finish the merge:\n{}\nthe other files were written; resolve the conflict markers (or merge the {} file into yours, then delete it) before building",
-        .0.len(), .0.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"), crate::writer::NEW_BESIDE_SUFFIX)]
+    #[error("{} file(s) need you to finish the merge:\n{}\nthe other files were written; resolve the conflict markers (and merge each .cargo-users-new file into the file beside it, then delete it) before building",
+        .0.len(), .0.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
     Unresolved(Vec<String>),
     /// Reading or writing a file failed (exit 1).
     #[error("{}: {source}", path.display())]

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::render::{Context, Renderer};
 
-pub use crate::choices::Selection;
+pub use crate::selection::Selection;
 
 /// The names a project's templates are rendered with besides the [`Selection`].
 #[derive(Debug, Clone, PartialEq, Eq)]

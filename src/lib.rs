@@ -3,6 +3,7 @@
 //!
 //! The binary is a thin wrapper around [`cli::run`]. The work is split into:
 //! - [`manifest`]: the declarative manifest of the embedded templates;
+//! - [`selection`]: backend, database and the whole selection (a leaf);
 //! - [`choices`], [`prompt`]: backend, database and handlers, from flags, the record or prompts;
 //! - [`project`]: the user's package;
 //! - [`render`] (with the [`sql_filter`]), [`plan`], [`deps`], [`edits`]: everything to write,
@@ -29,6 +30,7 @@ pub mod project;
 pub mod prompt;
 pub mod record;
 pub mod render;
+pub mod selection;
 pub mod sql_filter;
 pub mod store;
 pub mod timestamp;

@@ -7,8 +7,8 @@ use include_dir::{Dir, include_dir};
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::choices::{Backend, Database, Selection};
 use crate::error::{Error, Result};
+use crate::selection::{Backend, Database, Selection};
 
 /// The embedded `templates/` folder.
 pub static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");

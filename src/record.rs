@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::choices::{Backend, Database};
 use crate::error::{Error, Result};
 use crate::project::{ModuleDir, check_relative};
+use crate::selection::{Backend, Database};
 use crate::timestamp::Timestamp;
 
 /// File name of the record, next to `Cargo.toml`.
