@@ -775,3 +775,35 @@ fn help_lists_every_command_and_the_handlers() {
         .success()
         .stdout(contains("password-reset").and(contains("--dry-run")));
 }
+
+#[test]
+fn add_handler_without_a_verified_base_and_without_the_marker_prints_the_line_to_paste() {
+    let pkg = Pkg::hello();
+    pkg.init(&["--handlers", "auth"]);
+    // What the record says was generated is not what these templates generate (another build):
+    // no base to merge from.
+    let recorded = pkg.record()["files"]["src/users/mod.rs"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = pkg
+        .read("cargo-users.toml")
+        .replace(&recorded, &"0".repeat(64));
+    pkg.write("cargo-users.toml", &record);
+    let router = pkg.read("src/users/mod.rs");
+    pkg.write(
+        "src/users/mod.rs",
+        &router.replace("// cargo-users: routes", "// our routes"),
+    );
+    pkg.cmd()
+        .args(["add-handler", "register"])
+        .assert()
+        .code(1)
+        .stdout(
+            contains("src/users/mod.rs: its `// cargo-users: routes` comment is gone")
+                .and(contains(router_line("register"))),
+        )
+        .stderr(contains("src/users/mod.rs.cargo-users-new"));
+    assert!(pkg.read("src/users/mod.rs").contains("// our routes"));
+    assert!(pkg.exists("src/users/mod.rs.cargo-users-new"));
+}

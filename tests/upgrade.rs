@@ -523,3 +523,29 @@ fn an_unedited_project_of_every_backend_and_database_upgrades_to_exactly_what_in
         }
     }
 }
+
+#[test]
+fn add_handler_merges_into_edited_shared_files_for_every_handler() {
+    for handler in ["oauth2", "role-management", "user-management"] {
+        let pkg = Pkg::hello();
+        pkg.init(&["--handlers", "auth,register"]);
+        let edits = edit_everywhere(&pkg);
+        pkg.cmd()
+            .args(["add-handler", handler])
+            .assert()
+            .success()
+            .stdout(contains("merged src/users/mod.rs"));
+        for (file, text) in &edits {
+            assert!(
+                pkg.read(file).contains(text),
+                "{handler}: {file} lost the edit {text:?}"
+            );
+        }
+        let router = pkg.read("src/users/mod.rs");
+        let line = cargo_users::manifest::Manifest::embedded().unwrap().handler[handler]
+            .router
+            .clone();
+        assert!(router.contains(&line), "{handler}: {router}");
+        assert!(!router.contains("<<<<<<<"), "{handler}");
+    }
+}

@@ -70,6 +70,9 @@ pub(crate) fn execute(
     if changing {
         ui.changes(&changes, false);
     }
+    for help in missing_markers(&plan, &changes) {
+        ui.note(help);
+    }
     let unresolved = writer::unresolved(&changes);
     if !unresolved.is_empty() {
         return Err(Error::Unresolved(unresolved));
@@ -79,6 +82,47 @@ pub(crate) fn execute(
         changes,
         wrote: changing,
     })
+}
+
+/// For each edited file whose marker comment is gone (and that could not be merged), the lines
+/// to paste by hand, so the developer need not dig them out of the `.cargo-users-new` file.
+fn missing_markers(plan: &Plan, changes: &[Change]) -> Vec<String> {
+    use crate::plan::{Policy, Previous};
+    let mut help = Vec::new();
+    for change in changes
+        .iter()
+        .filter(|c| c.action == writer::Action::NewBeside)
+    {
+        let Some(Policy::Generated {
+            previous:
+                Some(Previous {
+                    insertion: Some(ins),
+                    ..
+                }),
+            ..
+        }) = plan.get(&change.path).map(|f| &f.policy)
+        else {
+            continue;
+        };
+        let marker_gone = change
+            .old
+            .as_deref()
+            .is_some_and(|old| crate::edits::insert_at_marker(old, ins).is_none());
+        if marker_gone && !ins.lines.is_empty() {
+            help.push(format!(
+                "{}: its `{}` comment is gone; add {} by hand:\n      {}",
+                change.path,
+                ins.marker,
+                if ins.lines.len() == 1 {
+                    "this line"
+                } else {
+                    "these lines"
+                },
+                ins.lines.join("\n      ")
+            ));
+        }
+    }
+    help
 }
 
 // ---------------------------------------------------------------------------------------------
