@@ -228,3 +228,109 @@ fn released_migrations_are_never_changed_by_later_templates() {
         }
     }
 }
+
+/// An edited copy of every file that changed since a released version (the developer added a
+/// line where that version and this one agree) merges cleanly with what this version generates:
+/// the edit stays and every change of this version arrives. Prints the list of changed files
+/// with the merge result (`--no-capture`), for the release notes.
+#[test]
+fn every_file_changed_since_a_release_merges_with_an_edit_elsewhere() {
+    use cargo_users::merge::{Decision, Labels, decide};
+    use similar::{DiffTag, TextDiff};
+
+    const EDIT: &str = "// A line the developer added.\n";
+    let current = TemplateSet::current().unwrap();
+    let (manifest, renderer) = (current.manifest().unwrap(), current.renderer().unwrap());
+    for version in TemplateSet::released_versions() {
+        let set = TemplateSet::release(&version).unwrap().unwrap();
+        let (old_manifest, old_renderer) = (set.manifest().unwrap(), set.renderer().unwrap());
+        let mut report = std::collections::BTreeMap::new();
+        for b in Backend::ALL {
+            for d in Database::ALL {
+                let names = Names {
+                    package: "demo".into(),
+                    crate_name: "demo".into(),
+                    module: "users".into(),
+                };
+                let sel = Selection {
+                    backend: b,
+                    db: d,
+                    handlers: old_manifest.handler_names(),
+                    app_mode: true,
+                };
+                let old = Generator {
+                    manifest: &old_manifest,
+                    renderer: &old_renderer,
+                    tool_version: &version,
+                }
+                .files(&names, &sel)
+                .unwrap();
+                let new = Generator {
+                    manifest: &manifest,
+                    renderer: &renderer,
+                    tool_version: cargo_users::VERSION,
+                }
+                .files(&names, &sel)
+                .unwrap();
+                for o in &old {
+                    let Some(n) = new.iter().find(|n| n.path == o.path) else {
+                        report.insert(o.path.clone(), "no longer generated".to_string());
+                        continue;
+                    };
+                    if n.contents == o.contents {
+                        continue;
+                    }
+                    // Old lines at least three lines away from any change of this version.
+                    let lines: Vec<&str> = o.contents.split_inclusive('\n').collect();
+                    let mut near = vec![false; lines.len() + 1];
+                    for op in TextDiff::from_lines(&o.contents, &n.contents).ops() {
+                        if op.tag() == DiffTag::Equal {
+                            continue;
+                        }
+                        let r = op.old_range();
+                        let (from, to) = (r.start.saturating_sub(3), r.end + 3);
+                        for flag in near.iter_mut().take(to).skip(from) {
+                            *flag = true;
+                        }
+                    }
+                    let safe: Vec<usize> = (1..lines.len()).filter(|i| !near[*i]).collect();
+                    let Some(&at) = safe.get(safe.len() / 2) else {
+                        report
+                            .entry(o.path.clone())
+                            .or_insert_with(|| "changed throughout (no line to edit)".into());
+                        continue;
+                    };
+                    let ours = format!("{}{EDIT}{}", lines[..at].concat(), lines[at..].concat());
+                    let labels = Labels {
+                        base: format!("cargo-users {version}"),
+                        theirs: format!("cargo-users {}", cargo_users::VERSION),
+                    };
+                    let recorded = hash(&o.contents);
+                    match decide(
+                        Some(&ours),
+                        Some(&recorded),
+                        Some(&o.contents),
+                        &n.contents,
+                        &labels,
+                    ) {
+                        Decision::Merged(merged) => {
+                            assert_eq!(
+                                merged.replacen(EDIT, "", 1),
+                                n.contents,
+                                "{version} {b} {d} {}: the merge lost a change",
+                                o.path
+                            );
+                            assert!(merged.contains(EDIT));
+                            report.insert(o.path.clone(), "merged".to_string());
+                        }
+                        other => panic!("{version} {b} {d} {}: {other:?}", o.path),
+                    }
+                }
+            }
+        }
+        eprintln!("files changed since {version}, with an edited copy of each:");
+        for (path, result) in &report {
+            eprintln!("  {path}: {result}");
+        }
+    }
+}
