@@ -41,11 +41,12 @@ pub fn insert_note(old: &str, new: &str, note: &str) -> Option<String> {
         "impl ",
         "struct ",
         "enum ",
+        "///",
     ];
     let places: Vec<usize> = (1..lines.len())
         .filter(|&i| safe[i] && safe[i - 1] && safe[i + 1])
         .filter(|&i| starts.iter().any(|s| lines[i].trim_start().starts_with(s)))
-        // Not between an attribute or doc comment and its item.
+        // Before an item or its doc comment, not between them.
         .filter(|&i| {
             let prev = lines[i - 1].trim_start();
             !prev.starts_with("#[") && !prev.starts_with("///")
