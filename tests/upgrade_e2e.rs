@@ -6,6 +6,8 @@
 //! Slow the first time: the generated project's dependencies build into the target folder shared
 //! by the end-to-end tests (`$CARGO_USERS_E2E_TARGET_DIR`, else `target/e2e-projects`).
 
+mod safe_edit;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -78,62 +80,95 @@ fn write(dir: &Path, file: &str, text: &str) {
     std::fs::write(dir.join(file), text).unwrap();
 }
 
+/// A fresh package `name` in `parent`, set up by `init --yes` with these extra arguments.
+fn generate(parent: &Path, name: &str, args: &[&str]) -> PathBuf {
+    run(
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["new", "--vcs", "none", name])
+            .current_dir(parent),
+        "cargo new",
+    );
+    let dir = parent.join(name);
+    let mut init = vec!["init", "--yes"];
+    init.extend_from_slice(args);
+    tool(&dir, &init);
+    dir
+}
+
+/// The session lifetime a developer chose (the README's own advice: tune `config.rs`).
+const OUR_TTL: &str = "pub const SESSION_TTL: Duration = Duration::from_secs(3 * 24 * 60 * 60);";
+
+/// Edits `config.rs` (the session lifetime), the router, the hooks and `main.rs` where they and
+/// `theirs` (what the tool is about to generate) agree; returns the texts each must keep.
+fn edit(dir: &Path, theirs: &Path, when: &str) -> Vec<(&'static str, String)> {
+    let mut kept = Vec::new();
+    for file in [
+        "src/users/config.rs",
+        "src/users/mod.rs",
+        "src/users/hooks.rs",
+        "src/main.rs",
+    ] {
+        let (mut old, new) = (read(dir, file), read(theirs, file));
+        if file.ends_with("config.rs")
+            && let Some(text) =
+                safe_edit::replace_line(&old, &new, "pub const SESSION_TTL", OUR_TTL)
+        {
+            old = text;
+            kept.push((file, format!("{OUR_TTL}\n")));
+        }
+        let note = format!("Our note in {file}, {when}.");
+        let text = safe_edit::insert_note(&old, &new, &note)
+            .unwrap_or_else(|| panic!("no place in {file} that both versions leave alone"));
+        write(dir, file, &text);
+        kept.push((file, format!("// {note}\n")));
+    }
+    kept
+}
+
 #[test]
 fn a_0_1_0_project_with_edits_upgrades_then_gets_oauth2_and_still_builds_and_passes_its_tests() {
     let temp = tempfile::Builder::new()
         .prefix("cargo-users-upgrade-e2e-")
         .tempdir()
         .unwrap();
-    let dir = temp.path().join("upgraded_app");
-    run(
-        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["new", "--vcs", "none", "upgraded_app"])
-            .current_dir(temp.path()),
-        "cargo new",
+    let dir = generate(
+        temp.path(),
+        "upgraded_app",
+        &["--template-version", "0.1.0"],
     );
-    tool(&dir, &["init", "--yes", "--template-version", "0.1.0"]);
     assert!(read(&dir, "cargo-users.toml").contains("tool_version = \"0.1.0\""));
+    // What this version generates, with and without oauth2: where the edits can go.
+    let now = generate(temp.path(), "upgraded_app_now", &[]);
+    let with_oauth2 = generate(temp.path(), "upgraded_app_oauth2", &[]);
+    tool(&with_oauth2, &["add-handler", "oauth2"]);
 
-    // The README's own advice (tune a constant), and notes in the router, hooks and main.
-    let config = read(&dir, "src/users/config.rs");
-    let ttl = config
-        .lines()
-        .find(|l| l.starts_with("pub const SESSION_TTL"))
-        .unwrap()
-        .to_string();
-    let our_ttl = "pub const SESSION_TTL: Duration = Duration::from_secs(3 * 24 * 60 * 60);";
-    write(&dir, "src/users/config.rs", &config.replace(&ttl, our_ttl));
-    let edits = [
-        ("src/users/mod.rs", "\n// Our router note.\n"),
-        ("src/users/hooks.rs", "\n// Our hooks note.\n"),
-    ];
-    for (file, note) in edits {
-        let text = read(&dir, file);
-        write(&dir, file, &format!("{text}{note}"));
-    }
-    let main = read(&dir, "src/main.rs");
-    write(&dir, "src/main.rs", &format!("// Our server.\n{main}"));
-    let kept = |dir: &Path| {
-        assert!(read(dir, "src/users/config.rs").contains(our_ttl));
-        for (file, note) in edits {
-            assert!(read(dir, file).ends_with(note), "{file} lost its edit");
+    let mut edits = edit(&dir, &now, "before the upgrade");
+    let kept = |dir: &Path, edits: &[(&str, String)]| {
+        for (file, text) in edits {
+            assert!(
+                read(dir, file).contains(text.as_str()),
+                "{file} lost {text:?}"
+            );
         }
-        assert!(read(dir, "src/main.rs").starts_with("// Our server.\n"));
     };
 
     let table = tool(&dir, &["upgrade"]);
     assert!(table.contains("merged  src/users/mod.rs"), "{table}");
-    kept(&dir);
+    kept(&dir, &edits);
     let version = format!("tool_version = \"{}\"", env!("CARGO_PKG_VERSION"));
     assert!(read(&dir, "cargo-users.toml").contains(&version));
     assert!(tool(&dir, &["upgrade"]).contains("nothing to do"));
     check(&dir, "after upgrade");
 
+    // More edits where oauth2 changes nothing, then the handler.
+    edits.extend(
+        edit(&dir, &with_oauth2, "before oauth2")
+            .into_iter()
+            .filter(|(_, t)| t != &format!("{OUR_TTL}\n")),
+    );
     let added = tool(&dir, &["add-handler", "oauth2"]);
-    for merged in ["merged src/users/mod.rs", "merged src/users/config.rs"] {
-        assert!(added.contains(merged), "{merged}:\n{added}");
-    }
-    kept(&dir);
+    assert!(added.contains("merged src/users/mod.rs"), "{added}");
+    kept(&dir, &edits);
     assert!(read(&dir, "src/users/mod.rs").contains("handlers::oauth2::routes()"));
     check(&dir, "after add-handler oauth2");
 }
