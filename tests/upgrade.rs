@@ -561,3 +561,19 @@ fn add_handler_merges_into_edited_shared_files_for_every_handler() {
         assert!(!router.contains("<<<<<<<"), "{handler}");
     }
 }
+
+#[test]
+fn an_incompatible_dependency_stops_the_upgrade_before_anything_is_written() {
+    let pkg = old_pkg("auth");
+    let edited = pkg
+        .read("Cargo.toml")
+        .replace("axum = \"0.8\"", "axum = \"0.7\"");
+    pkg.write("Cargo.toml", &edited);
+    let before = pkg.tree();
+    pkg.cmd()
+        .arg("upgrade")
+        .assert()
+        .code(1)
+        .stderr(contains("axum").and(contains("nothing was written")));
+    assert_eq!(pkg.tree(), before);
+}
