@@ -577,3 +577,25 @@ fn an_incompatible_dependency_stops_the_upgrade_before_anything_is_written() {
         .stderr(contains("axum").and(contains("nothing was written")));
     assert_eq!(pkg.tree(), before);
 }
+
+#[test]
+fn cargo_toml_takes_the_new_requirement_where_the_tool_wrote_the_old_one() {
+    let pkg = old_pkg("auth");
+    // As if the tool had written axum 0.7 (the record's base) and the developer left it so.
+    let manifest = pkg
+        .read("Cargo.toml")
+        .replace("axum = \"0.8\"", "axum = \"0.7\" # web");
+    pkg.write("Cargo.toml", &manifest);
+    let record = pkg.read("cargo-users.toml");
+    pkg.write(
+        "cargo-users.toml",
+        &format!("{record}\n[cargo.dependencies]\naxum = \"0.7\"\n"),
+    );
+    pkg.cmd().arg("upgrade").assert().success().stdout(contains(
+        "Cargo.toml: dependencies: axum \"0.7\" -> \"0.8\"",
+    ));
+    assert!(pkg.read("Cargo.toml").contains("axum = \"0.8\" # web\n"));
+    // The record now holds what this version wrote, as the next base.
+    let cargo = &pkg.record()["cargo"]["dependencies"];
+    assert_eq!(cargo["axum"].as_str(), Some("0.8"));
+}

@@ -245,7 +245,11 @@ fn plan(project: &Project, record: &Record, now: Option<Timestamp>, ui: &Ui) -> 
     changes.extend(migration_changes);
 
     let requests = deps::requests(&manifest, &selection);
-    changes.push(cargo_toml(project, record, &requests, &selection)?);
+    let (cargo_change, cargo_notes) = cargo_toml(project, record, &requests, &selection)?;
+    changes.push(cargo_change);
+    for note in cargo_notes {
+        ui.note(format!("Cargo.toml: {note}"));
+    }
 
     let new_record = Record {
         tool_version: crate::VERSION.to_string(),
@@ -411,7 +415,7 @@ fn cargo_toml(
     record: &Record,
     requests: &[deps::DepRequest],
     selection: &Selection,
-) -> Result<Change> {
+) -> Result<(Change, Vec<String>)> {
     let base = if record.cargo.is_empty() {
         match TemplateSet::release(&record.tool_version)? {
             Some(set) => deps::requests(&set.manifest()?, selection),
@@ -421,15 +425,20 @@ fn cargo_toml(
         deps::requests_of(&record.cargo)
     };
     let ours = project.read("Cargo.toml")?.unwrap_or_default();
-    let (text, _bumped) = deps::bump_versions(&ours, &base, requests)?;
+    let (text, bumped) = deps::bump_versions(&ours, &base, requests)?;
     let outcome = deps::apply(&text, requests)?;
+    let notes = bumped
+        .into_iter()
+        .chain(outcome.added.iter().map(|d| format!("{d} added")))
+        .chain(outcome.updated.iter().map(|d| format!("{d} gets features")))
+        .collect();
     let manifest = TemplateSet::current()?.manifest()?;
     let text = if project.is_workspace_member() {
         outcome.text
     } else {
         deps::optimize_in_dev(&outcome.text, &manifest.optimize_in_dev)?
     };
-    Ok(Change {
+    let change = Change {
         path: "Cargo.toml".to_string(),
         action: if text == ours {
             Action::Unchanged
@@ -438,7 +447,8 @@ fn cargo_toml(
         },
         old: Some(ours),
         new: text,
-    })
+    };
+    Ok((change, notes))
 }
 
 /// The files among `paths` that git shows as changed or untracked; empty without git or outside
