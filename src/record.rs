@@ -115,8 +115,34 @@ impl Record {
     /// Renders the record, deterministically.
     pub fn render(&self) -> String {
         let body = toml::to_string(self).unwrap_or_default();
-        format!("{HEADER}\n{body}")
+        format!("{HEADER}\n{}", inline_dependencies(&body))
     }
+}
+
+/// The `[cargo]` dependencies one per line, as in `Cargo.toml` (`name = { version = .. }`),
+/// rather than a table each.
+fn inline_dependencies(body: &str) -> String {
+    let Ok(mut doc) = body.parse::<toml_edit::DocumentMut>() else {
+        return body.to_string();
+    };
+    let tables = doc
+        .get_mut("cargo")
+        .and_then(|c| c.as_table_mut())
+        .into_iter()
+        .flat_map(|cargo| cargo.iter_mut().map(|(_, item)| item))
+        .filter_map(|item| item.as_table_mut());
+    for table in tables {
+        for (mut key, item) in table.iter_mut() {
+            if let toml_edit::Item::Table(dep) = item {
+                let mut inline = std::mem::take(dep).into_inline_table();
+                inline.fmt();
+                *item = toml_edit::Item::Value(toml_edit::Value::InlineTable(inline));
+                key.leaf_decor_mut().clear();
+            }
+        }
+        table.sort_values();
+    }
+    doc.to_string()
 }
 
 /// The lowercase hex sha256 of `contents`.
@@ -139,9 +165,22 @@ mod tests {
             handlers: vec!["auth".into(), "register".into()],
             migrations: BTreeMap::from([("users".into(), "20250101000000".into())]),
             files: BTreeMap::from([("src/users/mod.rs".into(), hash("x"))]),
-            cargo: CargoBase::default(),
+            cargo: CargoBase {
+                dependencies: BTreeMap::from([
+                    ("axum".into(), toml::Value::String("0.8".into())),
+                    (
+                        "argon2".into(),
+                        toml::Value::Table(toml::toml! { version = "0.5" features = ["std"] }),
+                    ),
+                ]),
+                dev_dependencies: BTreeMap::new(),
+            },
         };
         let text = r.render();
+        assert!(
+            text.contains("[cargo.dependencies]\nargon2 = { version = \"0.5\", features = [\"std\"] }\naxum = \"0.8\"\n"),
+            "{text}"
+        );
         assert!(text.starts_with("# Written by cargo-users"));
         assert_eq!(Record::parse(&text).unwrap(), r);
     }

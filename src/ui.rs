@@ -1,6 +1,8 @@
 //! Terminal output: styled with `console` (plain when stdout is not a terminal or `NO_COLOR` is
 //! set), one line per file, diffs for `--dry-run`, next steps at the end.
 
+use std::io::Write;
+
 use console::style;
 
 use crate::writer::{Action, Change};
@@ -20,8 +22,9 @@ impl Ui {
 
     /// Prints a plain line.
     pub fn line(&self, text: impl AsRef<str>) {
+        // A closed pipe (`cargo users list | head`) ends the output, not the program.
         if !self.quiet {
-            println!("{}", text.as_ref());
+            let _ = writeln!(std::io::stdout(), "{}", text.as_ref());
         }
     }
 
