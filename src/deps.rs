@@ -4,9 +4,10 @@
 use semver::{Version, VersionReq};
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
-use crate::choices::{Backend, Database};
 use crate::error::{Error, Result};
 use crate::manifest::{DepTable, Manifest};
+use crate::record::CargoBase;
+use crate::selection::Selection;
 
 /// Which dependency table an entry goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,27 +67,21 @@ impl DepRequest {
 }
 
 /// Every dependency for these choices, merged (a crate named twice gets the union of features).
-pub fn requests(
-    manifest: &Manifest,
-    backend: Backend,
-    db: Database,
-    handlers: &[String],
-    app_mode: bool,
-) -> Vec<DepRequest> {
+pub fn requests(manifest: &Manifest, sel: &Selection) -> Vec<DepRequest> {
     let empty = crate::manifest::DepsSection::default();
     let mut sections: Vec<(&DepTable, &DepTable)> =
         vec![(&manifest.dependencies, &manifest.dev_dependencies)];
     for section in [
-        manifest.backend.get(backend.as_str()).unwrap_or(&empty),
-        manifest.db.get(db.as_str()).unwrap_or(&empty),
+        manifest.backend.get(sel.backend.as_str()).unwrap_or(&empty),
+        manifest.db.get(sel.db.as_str()).unwrap_or(&empty),
     ] {
         sections.push((&section.dependencies, &section.dev_dependencies));
     }
-    if app_mode {
+    if sel.app_mode {
         sections.push((&manifest.app.dependencies, &manifest.app.dev_dependencies));
     }
     for (name, spec) in &manifest.handler {
-        if handlers.contains(name) {
+        if sel.handlers.contains(name) {
             sections.push((&spec.dependencies, &spec.dev_dependencies));
         }
     }
@@ -138,6 +133,94 @@ fn merge_features(into: &mut toml::Value, from: &toml::Value) {
             }
         }
     }
+}
+
+/// The requests as the record keeps them: the base of `upgrade`'s per-key merge of `Cargo.toml`.
+pub fn cargo_base(requests: &[DepRequest]) -> CargoBase {
+    let mut base = CargoBase::default();
+    for req in requests {
+        let table = match req.kind {
+            DepKind::Normal => &mut base.dependencies,
+            DepKind::Dev => &mut base.dev_dependencies,
+        };
+        table.insert(req.name.clone(), req.value.clone());
+    }
+    base
+}
+
+/// The requests a record's [`CargoBase`] holds.
+pub fn requests_of(base: &CargoBase) -> Vec<DepRequest> {
+    let normal = base
+        .dependencies
+        .iter()
+        .map(|(n, v)| (DepKind::Normal, n, v));
+    let dev = base
+        .dev_dependencies
+        .iter()
+        .map(|(n, v)| (DepKind::Dev, n, v));
+    normal
+        .chain(dev)
+        .map(|(kind, name, value)| DepRequest {
+            kind,
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+/// `upgrade`'s per-key merge of versions, base = what the tool wrote before: where this version
+/// needs another requirement and `Cargo.toml` still holds the base's, it gets the new one. A
+/// requirement the developer chose is kept ([`apply`] then checks it is compatible). Returns the text and `table: name
+/// old -> new` lines.
+pub fn bump_versions(
+    text: &str,
+    base: &[DepRequest],
+    requests: &[DepRequest],
+) -> Result<(String, Vec<String>)> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e| Error::failure(format!("Cargo.toml is not valid TOML: {e}")))?;
+    let mut bumped = Vec::new();
+    for req in requests {
+        let Some(new) = req.version() else { continue };
+        let Some(old) = base
+            .iter()
+            .find(|b| b.kind == req.kind && b.name == req.name)
+            .and_then(DepRequest::version)
+        else {
+            continue;
+        };
+        if old == new {
+            continue;
+        }
+        let Some(item) = doc
+            .get_mut(req.kind.table())
+            .and_then(|t| t.as_table_like_mut())
+            .and_then(|t| t.get_mut(&req.name))
+        else {
+            continue;
+        };
+        let slot = match item {
+            Item::Value(v @ Value::String(_)) => Some(v),
+            other => other
+                .as_table_like_mut()
+                .and_then(|t| t.get_mut("version"))
+                .and_then(Item::as_value_mut),
+        };
+        let Some(slot) = slot else { continue };
+        // Unchanged since the tool wrote it: take this version's requirement.
+        if slot.as_str() == Some(old) {
+            let decor = slot.decor().clone();
+            *slot = Value::from(new);
+            *slot.decor_mut() = decor;
+            bumped.push(format!(
+                "{}: {} \"{old}\" -> \"{new}\"",
+                req.kind.table(),
+                req.name
+            ));
+        }
+    }
+    Ok((doc.to_string(), bumped))
 }
 
 /// What [`apply`] did.
@@ -383,6 +466,35 @@ fn to_edit_value(value: &toml::Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use crate::selection::{Backend, Database};
+
+    fn selection(backend: Backend, db: Database, app_mode: bool) -> Selection {
+        Selection {
+            backend,
+            db,
+            handlers: Vec::new(),
+            app_mode,
+        }
+    }
+
+    #[test]
+    fn bump_takes_the_new_requirement_only_where_the_tool_wrote_the_old_one() {
+        let req = |name: &str, v: &str| DepRequest {
+            kind: DepKind::Normal,
+            name: name.into(),
+            value: toml::Value::String(v.into()),
+        };
+        let text = "[dependencies]\naxum = \"0.8\" # web\nsqlx = { version = \"0.8.2\", features = [\"x\"] }\ntokio = \"1\"\n";
+        let base = [req("axum", "0.8"), req("sqlx", "0.8"), req("tokio", "1")];
+        let new = [req("axum", "0.9"), req("sqlx", "0.9"), req("tokio", "1")];
+        let (out, bumped) = bump_versions(text, &base, &new).unwrap();
+        // Untouched since the tool wrote it: the new requirement (comment kept).
+        assert!(out.contains("axum = \"0.9\" # web\n"), "{out}");
+        // The developer's own choice stays for `apply` to judge.
+        assert!(out.contains("version = \"0.8.2\""), "{out}");
+        assert_eq!(bumped, ["dependencies: axum \"0.8\" -> \"0.9\""]);
+        assert!(apply(&out, &new).is_err(), "0.8.2 cannot serve 0.9");
+    }
     use super::*;
 
     #[test]
@@ -551,14 +663,14 @@ mod tests {
     #[test]
     fn requests_merge_backend_database_and_app_dependencies() {
         let m = Manifest::embedded().unwrap();
-        let reqs = requests(&m, Backend::JwtCookie, Database::Postgres, &[], true);
+        let reqs = requests(&m, &selection(Backend::JwtCookie, Database::Postgres, true));
         let names: Vec<&str> = reqs.iter().map(|r| r.name.as_str()).collect();
         for n in ["axum", "jsonwebtoken", "sqlx", "clap", "tower"] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
         let sqlx = reqs.iter().find(|r| r.name == "sqlx").unwrap();
         assert!(sqlx.features().contains(&"postgres".to_string()));
-        let reqs = requests(&m, Backend::Session, Database::Sqlite, &[], false);
+        let reqs = requests(&m, &selection(Backend::Session, Database::Sqlite, false));
         assert!(
             !reqs
                 .iter()

@@ -1,9 +1,8 @@
 //! Small text edits of the user's files: the `pub mod` line in the library root, `.gitignore`,
 //! a fresh `.env`, and insertions at the marker comments of generated files.
 
-use crate::choices::Database;
 use crate::error::{Error, Result};
-use crate::plan::Insertion;
+use crate::selection::Database;
 
 /// The library root with `pub mod <module>;` declared: created when absent, a private
 /// declaration made public, or the line added after the last `mod` line (or after the
@@ -127,6 +126,15 @@ pub fn random_secret() -> Result<String> {
     getrandom::fill(&mut bytes)
         .map_err(|e| Error::failure(format!("no randomness from the OS for the secret: {e}")))?;
     Ok(hex::encode(bytes))
+}
+
+/// Lines to insert above a marker comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Insertion {
+    /// The marker, compared after trimming.
+    pub marker: String,
+    /// The lines to insert, without indentation (the marker's is used).
+    pub lines: Vec<String>,
 }
 
 /// `text` with `insertion`'s lines inserted above its marker, indented like the marker;

@@ -22,6 +22,10 @@ pub enum Error {
     #[error("{} file(s) already exist and differ from what would be generated:\n{}\nnothing was written; see the differences with --dry-run, then edit or remove these files, or run again with --force to overwrite them",
         .0.len(), .0.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
     Conflicts(Vec<String>),
+    /// Files were written, but some need the user to finish the merge (exit 1).
+    #[error("{} file(s) need you to finish the merge:\n{}\nthe other files were written; resolve the conflict markers (and merge each .cargo-users-new file into the file beside it, then delete it) before building",
+        .0.len(), .0.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
+    Unresolved(Vec<String>),
     /// Reading or writing a file failed (exit 1).
     #[error("{}: {source}", path.display())]
     Io {

@@ -7,8 +7,8 @@ use include_dir::{Dir, include_dir};
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::choices::{Backend, Database};
 use crate::error::{Error, Result};
+use crate::selection::{Backend, Database, Selection};
 
 /// The embedded `templates/` folder.
 pub static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -101,25 +101,19 @@ pub struct Filters {
 
 impl Filters {
     /// Whether an entry with these filters is rendered for the given choices.
-    pub fn matches(
-        &self,
-        handlers: &[String],
-        backend: Backend,
-        db: Database,
-        app_mode: bool,
-    ) -> bool {
+    pub fn matches(&self, sel: &Selection) -> bool {
         self.handlers
             .as_ref()
-            .is_none_or(|hs| hs.iter().any(|h| handlers.contains(h)))
+            .is_none_or(|hs| hs.iter().any(|h| sel.handlers.contains(h)))
             && self
                 .backends
                 .as_ref()
-                .is_none_or(|bs| bs.iter().any(|b| b == backend.as_str()))
+                .is_none_or(|bs| bs.iter().any(|b| b == sel.backend.as_str()))
             && self
                 .dbs
                 .as_ref()
-                .is_none_or(|ds| ds.iter().any(|d| d == db.as_str()))
-            && self.app_mode.is_none_or(|m| m == app_mode)
+                .is_none_or(|ds| ds.iter().any(|d| d == sel.db.as_str()))
+            && self.app_mode.is_none_or(|m| m == sel.app_mode)
     }
 }
 
@@ -327,10 +321,24 @@ requires = ["zzz"]
             dbs: None,
             app_mode: Some(true),
         };
-        let hs = vec!["auth".to_string(), "verify".to_string()];
-        assert!(f.matches(&hs, Backend::Jwt, Database::Sqlite, true));
-        assert!(!f.matches(&hs, Backend::Session, Database::Sqlite, true));
-        assert!(!f.matches(&hs, Backend::Jwt, Database::Sqlite, false));
-        assert!(!f.matches(&hs[..1], Backend::Jwt, Database::Sqlite, true));
+        let sel = Selection {
+            backend: Backend::Jwt,
+            db: Database::Sqlite,
+            handlers: vec!["auth".to_string(), "verify".to_string()],
+            app_mode: true,
+        };
+        assert!(f.matches(&sel));
+        assert!(!f.matches(&Selection {
+            backend: Backend::Session,
+            ..sel.clone()
+        }));
+        assert!(!f.matches(&Selection {
+            app_mode: false,
+            ..sel.clone()
+        }));
+        assert!(!f.matches(&Selection {
+            handlers: vec!["auth".to_string()],
+            ..sel.clone()
+        }));
     }
 }

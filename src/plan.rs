@@ -4,14 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::choices::{Backend, Database};
 use crate::deps;
 use crate::edits;
 use crate::error::{Error, Result};
+use crate::generate::{Generator, Names, Selection};
 use crate::manifest::Manifest;
+use crate::merge::Labels;
 use crate::project::{ModuleDir, Project};
 use crate::record::{self, RECORD_FILE, Record};
-use crate::render::{Context, Renderer};
+use crate::render::Renderer;
 use crate::timestamp::Timestamp;
 
 /// Template of the generated router, which holds the routes marker.
@@ -39,16 +40,10 @@ pub enum Mode {
 /// Everything a plan is computed from.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
-    /// The auth backend.
-    pub backend: Backend,
-    /// The database.
-    pub db: Database,
-    /// Installed handlers after resolution, in manifest order.
-    pub handlers: Vec<String>,
+    /// Backend, database, handlers (after resolution, in manifest order) and app mode.
+    pub selection: Selection,
     /// The module folder.
     pub module: ModuleDir,
-    /// Whether a runnable `src/main.rs` is generated.
-    pub app_mode: bool,
     /// `init` or `add-handler`.
     pub mode: Mode,
     /// The record found on disk, if any.
@@ -57,6 +52,9 @@ pub struct PlanOptions {
     pub now: Option<Timestamp>,
     /// The secret written to a fresh `.env` (`None`: random from the OS).
     pub secret: Option<String>,
+    /// The version the templates are of (`tool_version` in them and in the record): this
+    /// binary's, or a released one rendered from the store.
+    pub tool_version: String,
 }
 
 /// How the writer treats a planned file that exists on disk with other contents.
@@ -85,18 +83,13 @@ pub struct Previous {
     pub recorded_hash: Option<String>,
     /// The file as the old choices render it, if it was rendered then.
     pub old_rendering: Option<String>,
-    /// Lines to insert at a marker when the user edited the file.
+    /// Lines to insert at a marker when the user edited the file and no verified base exists.
     pub insertion: Option<Insertion>,
+    /// How the sides are named in conflict markers.
+    pub labels: Labels,
 }
 
-/// Lines to insert above a marker comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Insertion {
-    /// The marker, compared after trimming.
-    pub marker: String,
-    /// The lines to insert, without indentation (the marker's is used).
-    pub lines: Vec<String>,
-}
+pub use crate::edits::Insertion;
 
 /// One file of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,207 +130,300 @@ impl Plan {
     }
 }
 
-/// Computes the plan for `opts` against the package as it is on disk.
+/// Computes the plan for `opts` against the package as it is on disk: the generated files, the
+/// migrations, the edits of the user's own files, then the record of it all.
 pub fn build(
     project: &Project,
     manifest: &Manifest,
     renderer: &Renderer,
     opts: &PlanOptions,
 ) -> Result<Plan> {
-    let module_dir = opts.module.dir();
-    let ctx = Context::new(
-        &project.package,
-        &project.crate_name,
-        &opts.module.name,
-        opts.backend,
-        opts.db,
-        &opts.handlers,
-        opts.app_mode,
+    let steps = Steps::new(project, manifest, renderer, opts);
+    let mut files = steps.generated_files()?;
+    let migrations = steps.migrations()?;
+    files.extend(migrations.files);
+    let edits = steps.user_edits()?;
+    files.extend(edits.files);
+    let record = steps.record(
+        &files,
+        migrations.stamps,
+        migrations.frozen,
+        &edits.requests,
     );
-    let old = match &opts.mode {
-        Mode::Init => None,
-        Mode::AddHandler { previous } => Some(previous.clone()),
-    };
-    let old_ctx = old.as_ref().map(|hs| Context {
-        handlers: hs.clone(),
-        ..ctx.clone()
-    });
-    let added: Vec<String> = opts
-        .handlers
-        .iter()
-        .filter(|h| old.as_ref().is_some_and(|o| !o.contains(h)))
-        .cloned()
-        .collect();
-    let recorded = |path: &str| {
-        opts.previous
-            .as_ref()
-            .and_then(|r| r.files.get(path).cloned())
-    };
-
-    let mut files = Vec::new();
-    let mut hashes = BTreeMap::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for spec in &manifest.file {
-        let filters = spec.filters();
-        if !filters.matches(&opts.handlers, opts.backend, opts.db, opts.app_mode) {
-            continue;
-        }
-        let path = spec.path.replace("{module_dir}", &module_dir);
-        if !seen.insert(path.clone()) {
-            return Err(Error::failure(format!(
-                "templates/manifest.toml renders {path} twice for these choices"
-            )));
-        }
-        let contents = renderer.render(&spec.template, &ctx)?;
-        let previous = match &old_ctx {
-            None => None,
-            Some(old_ctx) => {
-                let old_hs = &old_ctx.handlers;
-                let old_rendering = if filters.matches(old_hs, opts.backend, opts.db, opts.app_mode)
-                {
-                    Some(renderer.render(&spec.template, old_ctx)?)
-                } else {
-                    None
-                };
-                Some(Previous {
-                    recorded_hash: recorded(&path),
-                    old_rendering,
-                    insertion: insertion(manifest, &spec.template, &added),
-                })
-            }
-        };
-        hashes.insert(path.clone(), record::hash(&contents));
-        files.push(PlannedFile {
-            path: path.clone(),
-            contents,
-            policy: Policy::Generated {
-                template: spec.template.clone(),
-                previous,
-                replaces_hello_world: path == "src/main.rs",
-            },
-        });
-    }
-
-    // Migrations: reuse recorded timestamps, stamp new ones after every existing migration.
-    let mut migrations = BTreeMap::new();
-    let mut next = next_timestamp(project, opts)?;
-    for spec in &manifest.migration {
-        if !spec
-            .filters()
-            .matches(&opts.handlers, opts.backend, opts.db, opts.app_mode)
-        {
-            continue;
-        }
-        let recorded_ts = opts
-            .previous
-            .as_ref()
-            .and_then(|r| r.migrations.get(&spec.name).cloned());
-        let stamp = match recorded_ts {
-            Some(ts) => ts,
-            None => {
-                let ts = next.to_string();
-                next = next.next();
-                ts
-            }
-        };
-        let path = format!("migrations/{stamp}_{}.sql", spec.name);
-        migrations.insert(spec.name.clone(), stamp);
-        let frozen = matches!(opts.mode, Mode::AddHandler { .. }) && recorded(&path).is_some();
-        if frozen {
-            // A migration that may have run is never rewritten: sqlx checksums it.
-            if let Some(h) = recorded(&path) {
-                hashes.insert(path, h);
-            }
-            continue;
-        }
-        let contents = renderer.render(&spec.template, &ctx)?;
-        let previous = old_ctx.as_ref().map(|_| Previous {
-            recorded_hash: recorded(&path),
-            old_rendering: None,
-            insertion: None,
-        });
-        hashes.insert(path.clone(), record::hash(&contents));
-        files.push(PlannedFile {
-            path,
-            contents,
-            policy: Policy::Generated {
-                template: spec.template.clone(),
-                previous,
-                replaces_hello_world: false,
-            },
-        });
-    }
-
-    // The module goes into the library target.
-    let lib = project.read(&project.lib_path)?;
-    files.push(PlannedFile {
-        path: project.lib_path.clone(),
-        contents: edits::declare_module(lib.as_deref(), &opts.module.name, &project.package),
-        policy: Policy::Edit,
-    });
-
-    // Dependencies.
-    let cargo_toml = project.read("Cargo.toml")?.unwrap_or_default();
-    let requests = deps::requests(
-        manifest,
-        opts.backend,
-        opts.db,
-        &opts.handlers,
-        opts.app_mode,
-    );
-    let outcome = deps::apply(&cargo_toml, &requests)?;
-    // In a workspace member cargo ignores the package's profiles, so none are added there.
-    let cargo_toml = if project.is_workspace_member() {
-        outcome.text
-    } else {
-        deps::optimize_in_dev(&outcome.text, &manifest.optimize_in_dev)?
-    };
-    files.push(PlannedFile {
-        path: "Cargo.toml".to_string(),
-        contents: cargo_toml,
-        policy: Policy::Edit,
-    });
-
-    if project.read(".env")?.is_none() {
-        let secret = match &opts.secret {
-            Some(s) => s.clone(),
-            None => edits::random_secret()?,
-        };
-        files.push(PlannedFile {
-            path: ".env".to_string(),
-            contents: edits::dotenv(opts.db, &project.package, &secret),
-            policy: Policy::CreateOnly,
-        });
-    }
-    let gitignore = project.read(".gitignore")?;
-    files.push(PlannedFile {
-        path: ".gitignore".to_string(),
-        contents: edits::gitignore(gitignore.as_deref(), opts.db),
-        policy: Policy::Edit,
-    });
-
-    let record = Record {
-        tool_version: crate::VERSION.to_string(),
-        backend: opts.backend.as_str().to_string(),
-        database: opts.db.as_str().to_string(),
-        module_dir,
-        app_mode: opts.app_mode,
-        handlers: opts.handlers.clone(),
-        migrations,
-        files: hashes,
-    };
     files.push(PlannedFile {
         path: RECORD_FILE.to_string(),
         contents: record.render(),
         policy: Policy::Edit,
     });
-
     Ok(Plan {
         files,
         record,
-        deps_added: outcome.added,
-        deps_updated: outcome.updated,
+        deps_added: edits.deps_added,
+        deps_updated: edits.deps_updated,
     })
+}
+
+/// What every step of [`build`] shares.
+struct Steps<'a> {
+    project: &'a Project,
+    manifest: &'a Manifest,
+    opts: &'a PlanOptions,
+    generator: Generator<'a>,
+    names: Names,
+    /// The handlers installed before (`add-handler`), `None` for `init`.
+    old: Option<&'a [String]>,
+    /// The handlers `add-handler` adds.
+    added: Vec<String>,
+}
+
+/// The migrations of a plan.
+struct Migrations {
+    /// Migrations to write (new ones, or all of them for `init`).
+    files: Vec<PlannedFile>,
+    /// Migration name to timestamp.
+    stamps: BTreeMap<String, String>,
+    /// Written migrations that are never rewritten, with their recorded hash.
+    frozen: BTreeMap<String, String>,
+}
+
+/// The edits of the user's own files.
+struct UserEdits {
+    files: Vec<PlannedFile>,
+    requests: Vec<deps::DepRequest>,
+    deps_added: Vec<String>,
+    deps_updated: Vec<String>,
+}
+
+impl<'a> Steps<'a> {
+    fn new(
+        project: &'a Project,
+        manifest: &'a Manifest,
+        renderer: &'a Renderer,
+        opts: &'a PlanOptions,
+    ) -> Self {
+        let old = match &opts.mode {
+            Mode::Init => None,
+            Mode::AddHandler { previous } => Some(previous.as_slice()),
+        };
+        let added = opts
+            .selection
+            .handlers
+            .iter()
+            .filter(|h| old.is_some_and(|o| !o.contains(h)))
+            .cloned()
+            .collect();
+        Steps {
+            project,
+            manifest,
+            opts,
+            generator: Generator {
+                manifest,
+                renderer,
+                tool_version: &opts.tool_version,
+            },
+            names: Names {
+                package: project.package.clone(),
+                crate_name: project.crate_name.clone(),
+                module: opts.module.name.clone(),
+            },
+            old,
+            added,
+        }
+    }
+
+    fn recorded(&self, path: &str) -> Option<String> {
+        self.opts
+            .previous
+            .as_ref()
+            .and_then(|r| r.files.get(path).cloned())
+    }
+
+    /// How `add-handler`'s conflict markers name the two generated sides.
+    fn labels(&self) -> Labels {
+        let version = &self.opts.tool_version;
+        Labels {
+            base: format!("cargo-users {version} before add-handler"),
+            theirs: format!("cargo-users {version} with {}", self.added.join(", ")),
+        }
+    }
+
+    /// The module, tests and app files the templates generate.
+    fn generated_files(&self) -> Result<Vec<PlannedFile>> {
+        let selection = &self.opts.selection;
+        // What the handlers installed before generate: the base of `add-handler`'s merges.
+        let old_files = match self.old {
+            None => None,
+            Some(hs) => Some(self.generator.files(
+                &self.names,
+                &Selection {
+                    handlers: hs.to_vec(),
+                    ..selection.clone()
+                },
+            )?),
+        };
+        let mut files = Vec::new();
+        for file in self.generator.files(&self.names, selection)? {
+            let previous = old_files.as_ref().map(|old_files| Previous {
+                recorded_hash: self.recorded(&file.path),
+                old_rendering: old_files
+                    .iter()
+                    .find(|f| f.path == file.path)
+                    .map(|f| f.contents.clone()),
+                insertion: insertion(self.manifest, &file.template, &self.added),
+                labels: self.labels(),
+            });
+            files.push(PlannedFile {
+                policy: Policy::Generated {
+                    template: file.template,
+                    previous,
+                    replaces_hello_world: file.path == "src/main.rs",
+                },
+                path: file.path,
+                contents: file.contents,
+            });
+        }
+        Ok(files)
+    }
+
+    /// Migrations: recorded timestamps are reused, new ones stamped after every existing
+    /// migration; one that was written is never rewritten by `add-handler`.
+    fn migrations(&self) -> Result<Migrations> {
+        let mut out = Migrations {
+            files: Vec::new(),
+            stamps: BTreeMap::new(),
+            frozen: BTreeMap::new(),
+        };
+        let mut next = next_timestamp(self.project, self.opts)?;
+        for m in self
+            .generator
+            .migrations(&self.names, &self.opts.selection)?
+        {
+            let recorded_ts = self
+                .opts
+                .previous
+                .as_ref()
+                .and_then(|r| r.migrations.get(&m.name).cloned());
+            let stamp = match recorded_ts {
+                Some(ts) => ts,
+                None => {
+                    let ts = next.to_string();
+                    next = next.next();
+                    ts
+                }
+            };
+            let path = format!("migrations/{stamp}_{}.sql", m.name);
+            out.stamps.insert(m.name.clone(), stamp);
+            if let (Some(_), Some(hash)) = (self.old, self.recorded(&path)) {
+                // A migration that may have run is never rewritten: sqlx checksums it.
+                out.frozen.insert(path, hash);
+                continue;
+            }
+            let previous = self.old.map(|_| Previous {
+                recorded_hash: self.recorded(&path),
+                old_rendering: None,
+                insertion: None,
+                labels: self.labels(),
+            });
+            out.files.push(PlannedFile {
+                path,
+                contents: m.contents,
+                policy: Policy::Generated {
+                    template: m.template,
+                    previous,
+                    replaces_hello_world: false,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// The library root's module declaration, the dependencies in `Cargo.toml`, a fresh `.env`
+    /// and `.gitignore`.
+    fn user_edits(&self) -> Result<UserEdits> {
+        let (project, db) = (self.project, self.opts.selection.db);
+        let mut files = Vec::new();
+        // The module goes into the library target.
+        let lib = project.read(&project.lib_path)?;
+        files.push(PlannedFile {
+            path: project.lib_path.clone(),
+            contents: edits::declare_module(lib.as_deref(), &self.names.module, &project.package),
+            policy: Policy::Edit,
+        });
+
+        let cargo_toml = project.read("Cargo.toml")?.unwrap_or_default();
+        let requests = deps::requests(self.manifest, &self.opts.selection);
+        let outcome = deps::apply(&cargo_toml, &requests)?;
+        // In a workspace member cargo ignores the package's profiles, so none are added there.
+        let cargo_toml = if project.is_workspace_member() {
+            outcome.text
+        } else {
+            deps::optimize_in_dev(&outcome.text, &self.manifest.optimize_in_dev)?
+        };
+        files.push(PlannedFile {
+            path: "Cargo.toml".to_string(),
+            contents: cargo_toml,
+            policy: Policy::Edit,
+        });
+
+        if project.read(".env")?.is_none() {
+            let secret = match &self.opts.secret {
+                Some(s) => s.clone(),
+                None => edits::random_secret()?,
+            };
+            files.push(PlannedFile {
+                path: ".env".to_string(),
+                contents: edits::dotenv(db, &project.package, &secret),
+                policy: Policy::CreateOnly,
+            });
+        }
+        let gitignore = project.read(".gitignore")?;
+        files.push(PlannedFile {
+            path: ".gitignore".to_string(),
+            contents: edits::gitignore(gitignore.as_deref(), db),
+            policy: Policy::Edit,
+        });
+        Ok(UserEdits {
+            files,
+            requests,
+            deps_added: outcome.added,
+            deps_updated: outcome.updated,
+        })
+    }
+
+    /// The record: the choices, the migrations' timestamps, the hash of every generated file
+    /// (and of every frozen migration), and what was asked for in `Cargo.toml`.
+    fn record(
+        &self,
+        files: &[PlannedFile],
+        stamps: BTreeMap<String, String>,
+        frozen: BTreeMap<String, String>,
+        requests: &[deps::DepRequest],
+    ) -> Record {
+        let selection = &self.opts.selection;
+        let mut hashes = frozen;
+        for f in files {
+            if matches!(f.policy, Policy::Generated { .. }) {
+                hashes.insert(f.path.clone(), record::hash(&f.contents));
+            }
+        }
+        // Released versions before 0.2.0 did not record what they wrote into Cargo.toml.
+        let cargo = if self.opts.tool_version == crate::VERSION {
+            deps::cargo_base(requests)
+        } else {
+            Default::default()
+        };
+        Record {
+            tool_version: self.opts.tool_version.clone(),
+            backend: selection.backend.as_str().to_string(),
+            database: selection.db.as_str().to_string(),
+            module_dir: self.opts.module.dir(),
+            app_mode: selection.app_mode,
+            handlers: selection.handlers.clone(),
+            migrations: stamps,
+            files: hashes,
+            cargo,
+        }
+    }
 }
 
 /// The marker insertion `add-handler` applies to an edited marker file.
@@ -397,7 +483,7 @@ fn next_timestamp(project: &Project, opts: &PlanOptions) -> Result<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::choices::{HandlerSelection, resolve};
+    use crate::choices::{Backend, Database, HandlerSelection, resolve};
 
     const HELLO: &str = "fn main() {\n    println!(\"Hello, world!\");\n}\n";
 
@@ -420,15 +506,18 @@ mod tests {
         let m = Manifest::embedded().unwrap();
         let sel = HandlerSelection::Named(handlers.iter().map(|s| s.to_string()).collect());
         PlanOptions {
-            backend: Backend::Session,
-            db: Database::Sqlite,
-            handlers: resolve(&m, &sel, &[]).unwrap().handlers,
+            selection: Selection {
+                backend: Backend::Session,
+                db: Database::Sqlite,
+                handlers: resolve(&m, &sel, &[]).unwrap().handlers,
+                app_mode,
+            },
             module: ModuleDir::parse(module).unwrap(),
-            app_mode,
             mode: Mode::Init,
             previous: None,
             now: Timestamp::parse("20250102030405"),
             secret: Some("s".into()),
+            tool_version: crate::VERSION.to_string(),
         }
     }
 

@@ -130,6 +130,65 @@ impl Project {
     }
 }
 
+/// Why `path` is not a plain relative path inside a package (`None` when it is one): no
+/// absolute paths, no `..` or `.` segments, no backslashes, nothing empty.
+pub fn check_relative(path: &str) -> std::result::Result<(), String> {
+    if path.is_empty() {
+        return Err("an empty path".into());
+    }
+    if path.contains('\\') || path.contains('\0') || path.contains(':') {
+        return Err("a path with `\\`, `:` or NUL".into());
+    }
+    if path.starts_with('/') {
+        return Err("an absolute path".into());
+    }
+    if path
+        .split('/')
+        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    {
+        return Err("a path with an empty, `.` or `..` segment".into());
+    }
+    Ok(())
+}
+
+/// The absolute path of `relative` under `root`, refused when `relative` is not a plain relative
+/// path or when a symbolic link on the way leads out of `root` (nothing is read or written
+/// through such a link).
+pub fn inside(root: &Path, relative: &str) -> Result<PathBuf> {
+    check_relative(relative)
+        .map_err(|why| Error::failure(format!("refusing `{relative}`: {why}")))?;
+    let root_real = root.canonicalize().map_err(|e| Error::io(root, e))?;
+    let path = root.join(relative);
+    // The deepest part of the path that exists, resolved through every link.
+    let mut probe = path.clone();
+    loop {
+        match probe.canonicalize() {
+            Ok(real) => {
+                if !real.starts_with(&root_real) {
+                    return Err(Error::failure(format!(
+                        "refusing `{relative}`: {} leads out of the package through a symbolic link",
+                        probe.display()
+                    )));
+                }
+                break;
+            }
+            Err(_) => {
+                // A dangling link is refused too: where it would be written is not in the tree.
+                if probe.symlink_metadata().is_ok() {
+                    return Err(Error::failure(format!(
+                        "refusing `{relative}`: {} is a dangling symbolic link",
+                        probe.display()
+                    )));
+                }
+                if !probe.pop() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(path)
+}
+
 /// Reads a file; `None` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
@@ -233,6 +292,42 @@ mod tests {
         ));
         assert!(!is_hello_world("fn main() {\n    println!(\"Hi\");\n}\n"));
         assert!(!is_hello_world(""));
+    }
+
+    #[test]
+    fn relative_paths_must_stay_in_the_package() {
+        for good in ["src/users/mod.rs", ".env.example", "migrations/1_users.sql"] {
+            check_relative(good).unwrap();
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "src/../../x",
+            "src/./x",
+            "src//x",
+            "a\\b",
+            "C:x",
+        ] {
+            assert!(check_relative(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_out_of_the_package_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let pkg = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(pkg.path().join("src")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), pkg.path().join("src/users")).unwrap();
+        let err = inside(pkg.path(), "src/users/mod.rs").unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        std::os::unix::fs::symlink(outside.path().join("gone"), pkg.path().join("src/x.rs"))
+            .unwrap();
+        assert!(inside(pkg.path(), "src/x.rs").is_err());
+        std::os::unix::fs::symlink(pkg.path().join("src"), pkg.path().join("alias")).unwrap();
+        inside(pkg.path(), "alias/new.rs").unwrap();
+        inside(pkg.path(), "src/new/deeper.rs").unwrap();
     }
 
     #[test]

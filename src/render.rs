@@ -3,7 +3,6 @@
 use include_dir::File;
 use serde::Serialize;
 
-use crate::choices::{Backend, Database};
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FILE, TEMPLATES};
 
@@ -30,32 +29,6 @@ pub struct Context {
     pub tool_version: String,
 }
 
-impl Context {
-    /// Builds the context for these choices.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        package: &str,
-        crate_name: &str,
-        module: &str,
-        backend: Backend,
-        db: Database,
-        handlers: &[String],
-        app_mode: bool,
-    ) -> Self {
-        Context {
-            package: package.to_string(),
-            crate_name: crate_name.to_string(),
-            module: module.to_string(),
-            module_dir: format!("src/{module}"),
-            backend: backend.as_str().to_string(),
-            db: db.as_str().to_string(),
-            handlers: handlers.to_vec(),
-            app_mode,
-            tool_version: crate::VERSION.to_string(),
-        }
-    }
-}
-
 /// Every embedded template file (everything under `templates/` but the manifest).
 pub fn embedded_templates() -> Vec<&'static File<'static>> {
     fn walk(dir: &'static include_dir::Dir<'static>, out: &mut Vec<&'static File<'static>>) {
@@ -79,9 +52,6 @@ pub struct Renderer {
 impl Renderer {
     /// Loads every embedded template.
     pub fn new() -> Result<Self> {
-        let mut tera = tera::Tera::default();
-        tera.autoescape_on(vec![]);
-        crate::sql_filter::register(&mut tera);
         let mut templates = Vec::new();
         for file in embedded_templates() {
             let name = file.path().to_string_lossy().replace('\\', "/");
@@ -90,6 +60,16 @@ impl Renderer {
                 .ok_or_else(|| Error::failure(format!("template {name} is not UTF-8")))?;
             templates.push((name, text));
         }
+        Self::from_templates(templates.iter().map(|(n, t)| (n.as_str(), *t)))
+    }
+
+    /// Loads the given templates (name, text): those of a released version, for instance.
+    pub fn from_templates<'a>(
+        templates: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        crate::sql_filter::register(&mut tera);
         tera.add_raw_templates(templates)
             .map_err(|e| Error::failure(format!("a template does not parse: {}", chain(&e))))?;
         Ok(Renderer { tera })
@@ -120,7 +100,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::choices::{DEFAULT_HANDLERS, HandlerSelection, resolve};
+    use crate::choices::{Backend, DEFAULT_HANDLERS, Database, HandlerSelection, resolve};
     use crate::manifest::Manifest;
 
     #[test]
@@ -138,8 +118,24 @@ mod tests {
             for db in Database::ALL {
                 for handlers in &sets {
                     for app_mode in [false, true] {
-                        let ctx = Context::new(
-                            "demo-app", "demo_app", "users", backend, db, handlers, app_mode,
+                        let generator = crate::generate::Generator {
+                            manifest: &m,
+                            renderer: &r,
+                            tool_version: crate::VERSION,
+                        };
+                        let names = crate::generate::Names {
+                            package: "demo-app".into(),
+                            crate_name: "demo_app".into(),
+                            module: "users".into(),
+                        };
+                        let ctx = generator.context(
+                            &names,
+                            &crate::choices::Selection {
+                                backend,
+                                db,
+                                handlers: handlers.clone(),
+                                app_mode,
+                            },
                         );
                         for file in embedded_templates() {
                             let name = file.path().to_string_lossy().replace('\\', "/");

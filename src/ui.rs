@@ -1,6 +1,8 @@
 //! Terminal output: styled with `console` (plain when stdout is not a terminal or `NO_COLOR` is
 //! set), one line per file, diffs for `--dry-run`, next steps at the end.
 
+use std::io::Write;
+
 use console::style;
 
 use crate::writer::{Action, Change};
@@ -20,8 +22,9 @@ impl Ui {
 
     /// Prints a plain line.
     pub fn line(&self, text: impl AsRef<str>) {
+        // A closed pipe (`cargo users list | head`) ends the output, not the program.
         if !self.quiet {
-            println!("{}", text.as_ref());
+            let _ = writeln!(std::io::stdout(), "{}", text.as_ref());
         }
     }
 
@@ -63,6 +66,15 @@ impl Ui {
                 Action::InsertAtMarker if dry_run => (style("would insert into").yellow(), &c.path),
                 Action::InsertAtMarker => (style("inserted into").yellow(), &c.path),
                 Action::KeepEdited => (style("kept (edited)").dim(), &c.path),
+                Action::Merged if dry_run => (style("would merge").yellow(), &c.path),
+                Action::Merged => (style("merged").yellow(), &c.path),
+                Action::Markers if dry_run => (style("would conflict").red(), &c.path),
+                Action::Markers => (style("conflict").red(), &c.path),
+                Action::NewBeside if dry_run => (style("would write beside").red(), &c.path),
+                Action::NewBeside => (style("new beside").red(), &c.path),
+                Action::Remove if dry_run => (style("would remove").red(), &c.path),
+                Action::Remove => (style("removed").red(), &c.path),
+                Action::KeepDeleted => (style("kept deleted").dim(), &c.path),
                 Action::Unchanged => continue,
                 Action::Conflict(_) => (style("conflict").red(), &c.path),
             };
@@ -79,21 +91,26 @@ impl Ui {
     /// Prints the unified diff of every file that would be written.
     pub fn diffs(&self, changes: &[Change]) {
         for c in changes.iter().filter(|c| c.action.writes()) {
-            self.line("");
-            for line in c.diff().lines() {
-                let styled = if line.starts_with("+++") || line.starts_with("---") {
-                    style(line).bold()
-                } else if line.starts_with('+') {
-                    style(line).green()
-                } else if line.starts_with('-') {
-                    style(line).red()
-                } else if line.starts_with("@@") {
-                    style(line).cyan()
-                } else {
-                    style(line)
-                };
-                self.line(styled.to_string());
-            }
+            self.diff_text(&c.diff());
+        }
+    }
+
+    /// Prints one unified diff, colored.
+    pub fn diff_text(&self, diff: &str) {
+        self.line("");
+        for line in diff.lines() {
+            let styled = if line.starts_with("+++") || line.starts_with("---") {
+                style(line).bold()
+            } else if line.starts_with('+') {
+                style(line).green()
+            } else if line.starts_with('-') {
+                style(line).red()
+            } else if line.starts_with("@@") {
+                style(line).cyan()
+            } else {
+                style(line)
+            };
+            self.line(styled.to_string());
         }
     }
 

@@ -9,9 +9,9 @@ use similar::TextDiff;
 
 use crate::edits;
 use crate::error::{Error, Result};
-use crate::plan::{Plan, Policy};
-use crate::project::{is_hello_world, read_optional};
-use crate::record;
+use crate::merge::{self, Decision};
+use crate::plan::{Plan, Policy, Previous};
+use crate::project::{inside, is_hello_world, read_optional};
 
 /// What happens to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,17 +26,43 @@ pub enum Action {
     KeepEdited,
     /// The user edited the file; the new lines are inserted at its marker comment.
     InsertAtMarker,
+    /// Edited by the user and changed by the tool on other lines: 3-way merged.
+    Merged,
+    /// Edited by the user and changed by the tool on the same lines: written with conflict
+    /// markers for the user to resolve (the command exits 1).
+    Markers,
+    /// Edited by the user with no verified base to merge from: the new version is written beside
+    /// it as `<file>.cargo-users-new` (the command exits 1).
+    NewBeside,
+    /// Generated before, no longer generated and unedited: removed.
+    Remove,
+    /// Generated before and deleted by the user: stays deleted.
+    KeepDeleted,
     /// The file exists, differs and may not be overwritten.
     Conflict(String),
 }
+
+/// The suffix of the file written beside an edited file that has no verified base.
+pub const NEW_BESIDE_SUFFIX: &str = ".cargo-users-new";
 
 impl Action {
     /// Whether the file gets written.
     pub fn writes(&self) -> bool {
         matches!(
             self,
-            Action::Create | Action::Modify | Action::InsertAtMarker
+            Action::Create
+                | Action::Modify
+                | Action::InsertAtMarker
+                | Action::Merged
+                | Action::Markers
+                | Action::NewBeside
+                | Action::Remove
         )
+    }
+
+    /// Whether the user has to finish the job (conflict markers, a file written beside).
+    pub fn unresolved(&self) -> bool {
+        matches!(self, Action::Markers | Action::NewBeside)
     }
 }
 
@@ -60,11 +86,21 @@ impl Change {
             return String::new();
         }
         let old = self.old.as_deref().unwrap_or("");
-        let (a, b) = match self.old {
-            Some(_) => (format!("a/{}", self.path), format!("b/{}", self.path)),
-            None => ("/dev/null".to_string(), format!("b/{}", self.path)),
+        let (a, b) = match (&self.old, &self.action) {
+            (_, Action::Remove) => (format!("a/{}", self.path), "/dev/null".to_string()),
+            (_, Action::NewBeside) => (
+                format!("a/{}", self.path),
+                format!("b/{}{NEW_BESIDE_SUFFIX}", self.path),
+            ),
+            (Some(_), _) => (format!("a/{}", self.path), format!("b/{}", self.path)),
+            (None, _) => ("/dev/null".to_string(), format!("b/{}", self.path)),
         };
-        TextDiff::from_lines(old, &self.new)
+        let new = if self.action == Action::Remove {
+            ""
+        } else {
+            &self.new
+        };
+        TextDiff::from_lines(old, new)
             .unified_diff()
             .context_radius(3)
             .header(&a, &b)
@@ -76,22 +112,17 @@ impl Change {
 pub fn resolve(root: &Path, plan: &Plan, force: bool) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
     for file in &plan.files {
-        let old = read_optional(&root.join(&file.path))?;
+        let old = read_optional(&inside(root, &file.path)?)?;
         let mut new = file.contents.clone();
         let action = match (&old, &file.policy) {
-            // Deleted by the user, and the change does not concern it: stays deleted.
+            // Generated before and deleted by the user: that is their decision.
             (
                 None,
                 Policy::Generated {
                     previous: Some(prev),
                     ..
                 },
-            ) if !force
-                && prev.recorded_hash.is_some()
-                && prev.old_rendering.as_deref() == Some(file.contents.as_str()) =>
-            {
-                Action::KeepEdited
-            }
+            ) if !force && prev.recorded_hash.is_some() => Action::KeepDeleted,
             (None, _) => Action::Create,
             (Some(old), _) if *old == file.contents => Action::Unchanged,
             (Some(_), Policy::CreateOnly) => {
@@ -111,29 +142,9 @@ pub fn resolve(root: &Path, plan: &Plan, force: bool) -> Result<Vec<Change>> {
                 if *replaces_hello_world && is_hello_world(old) {
                     Action::Modify
                 } else if let Some(prev) = previous {
-                    if prev.recorded_hash.as_deref() == Some(record::hash(old).as_str()) {
-                        Action::Modify
-                    } else if prev.old_rendering.as_deref() == Some(file.contents.as_str()) {
-                        new = old.clone();
-                        Action::KeepEdited
-                    } else if let Some(ins) = &prev.insertion {
-                        match edits::insert_at_marker(old, ins) {
-                            Some(inserted) if inserted == *old => {
-                                new = inserted;
-                                Action::KeepEdited
-                            }
-                            Some(inserted) => {
-                                new = inserted;
-                                Action::InsertAtMarker
-                            }
-                            None => Action::Conflict(format!(
-                                "edited since it was generated and its `{}` comment is gone",
-                                ins.marker
-                            )),
-                        }
-                    } else {
-                        Action::Conflict("edited since it was generated".to_string())
-                    }
+                    let (action, text) = merge_generated(old, &file.contents, prev);
+                    new = text;
+                    action
                 } else {
                     Action::Conflict("exists and differs".to_string())
                 }
@@ -149,6 +160,37 @@ pub fn resolve(root: &Path, plan: &Plan, force: bool) -> Result<Vec<Change>> {
     Ok(changes)
 }
 
+/// `add-handler` on a generated file that exists and differs: the merge engine, with the
+/// marker insertion as a fallback when no verified base exists.
+fn merge_generated(old: &str, theirs: &str, prev: &Previous) -> (Action, String) {
+    let decision = merge::decide(
+        Some(old),
+        prev.recorded_hash.as_deref(),
+        prev.old_rendering.as_deref(),
+        theirs,
+        &prev.labels,
+    );
+    match decision {
+        Decision::Update => (Action::Modify, theirs.to_string()),
+        Decision::Keep | Decision::Unchanged => (Action::KeepEdited, old.to_string()),
+        Decision::Merged(text) => (Action::Merged, text),
+        Decision::Conflict(text) => (Action::Markers, text),
+        // What the templates generate for this file did not change: nothing to merge.
+        Decision::NoBase if prev.old_rendering.as_deref() == Some(theirs) => {
+            (Action::KeepEdited, old.to_string())
+        }
+        Decision::NoBase => match &prev.insertion {
+            Some(ins) => match edits::insert_at_marker(old, ins) {
+                Some(inserted) if inserted == old => (Action::KeepEdited, inserted),
+                Some(inserted) => (Action::InsertAtMarker, inserted),
+                None => (Action::NewBeside, theirs.to_string()),
+            },
+            None => (Action::NewBeside, theirs.to_string()),
+        },
+        Decision::Create | Decision::KeepDeleted => (Action::Create, theirs.to_string()),
+    }
+}
+
 /// The conflicts among `changes` as `path (reason)` lines; empty when there are none.
 pub fn conflicts(changes: &[Change]) -> Vec<String> {
     changes
@@ -160,14 +202,43 @@ pub fn conflicts(changes: &[Change]) -> Vec<String> {
         .collect()
 }
 
+/// The files the user has to finish (conflict markers, a new version written beside) as lines.
+pub fn unresolved(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter_map(|c| match &c.action {
+            Action::Markers => Some(format!("{} (conflict markers)", c.path)),
+            Action::NewBeside => Some(format!(
+                "{} (edited, no verified base: the new version is in {}{NEW_BESIDE_SUFFIX})",
+                c.path, c.path
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Writes every changed file, after checking there is no conflict.
 pub fn write(root: &Path, changes: &[Change]) -> Result<()> {
     let conflicts = conflicts(changes);
     if !conflicts.is_empty() {
         return Err(Error::Conflicts(conflicts));
     }
+    // Every target is checked before the first write: nothing goes through a link out of the
+    // package.
+    let mut targets = Vec::new();
     for change in changes.iter().filter(|c| c.action.writes()) {
-        write_atomic(&root.join(&change.path), &change.new)?;
+        let target = match change.action {
+            Action::NewBeside => format!("{}{NEW_BESIDE_SUFFIX}", change.path),
+            _ => change.path.clone(),
+        };
+        targets.push((inside(root, &target)?, change));
+    }
+    for (target, change) in targets {
+        if change.action == Action::Remove {
+            std::fs::remove_file(&target).map_err(|e| Error::io(&target, e))?;
+        } else {
+            write_atomic(&target, &change.new)?;
+        }
     }
     Ok(())
 }
@@ -208,8 +279,9 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Insertion, PlannedFile, Previous};
-    use crate::record::Record;
+    use crate::merge::Labels;
+    use crate::plan::{Insertion, PlannedFile};
+    use crate::record::{self, Record};
 
     fn plan(files: Vec<PlannedFile>) -> Plan {
         Plan {
@@ -223,6 +295,7 @@ mod tests {
                 handlers: Vec::new(),
                 migrations: Default::default(),
                 files: Default::default(),
+                cargo: Default::default(),
             },
             deps_added: Vec::new(),
             deps_updated: Vec::new(),
@@ -246,6 +319,10 @@ mod tests {
             recorded_hash: Some(record::hash(recorded)),
             old_rendering: old_rendering.map(str::to_string),
             insertion: None,
+            labels: Labels {
+                base: "before".into(),
+                theirs: "after".into(),
+            },
         }
     }
 
@@ -311,15 +388,47 @@ mod tests {
     }
 
     #[test]
-    fn an_edited_file_that_must_change_is_a_conflict() {
-        let file = generated("a.rs", "new", Some(prev("old", Some("old"))));
-        let c = action_for(Some("edited"), file, false);
-        assert!(matches!(c.action, Action::Conflict(_)));
+    fn an_edited_file_changed_on_the_same_lines_gets_conflict_markers() {
+        let file = generated("a.rs", "new\n", Some(prev("old\n", Some("old\n"))));
+        let c = action_for(Some("edited\n"), file, false);
+        assert_eq!(c.action, Action::Markers);
+        assert_eq!(
+            c.new,
+            "<<<<<<< yours\nedited\n||||||| before\nold\n=======\nnew\n>>>>>>> after\n"
+        );
     }
 
     #[test]
-    fn an_edited_marker_file_gets_the_insertion() {
-        let mut p = prev("old", Some("old"));
+    fn an_edited_file_changed_elsewhere_is_merged() {
+        let base = "a\nb\nc\nd\n";
+        let file = generated("a.rs", "a\nb\nc\nD\n", Some(prev(base, Some(base))));
+        let c = action_for(Some("A\nb\nc\nd\n"), file, false);
+        assert_eq!(c.action, Action::Merged);
+        assert_eq!(c.new, "A\nb\nc\nD\n");
+    }
+
+    #[test]
+    fn an_edited_file_without_a_verified_base_gets_the_new_version_beside_it() {
+        // The base re-rendered now is not what the record says was generated.
+        let file = generated("a.rs", "new\n", Some(prev("generated\n", Some("other\n"))));
+        let c = action_for(Some("edited\n"), file, false);
+        assert_eq!(c.action, Action::NewBeside);
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic(&dir.path().join("a.rs"), "edited\n").unwrap();
+        write(dir.path(), &[c]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a.rs")).unwrap(),
+            "edited\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a.rs.cargo-users-new")).unwrap(),
+            "new\n"
+        );
+    }
+
+    #[test]
+    fn an_edited_marker_file_without_a_verified_base_gets_the_insertion() {
+        let mut p = prev("generated by another build", Some("old"));
         p.insertion = Some(Insertion {
             marker: "// here".into(),
             lines: vec!["b();".into()],

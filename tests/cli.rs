@@ -597,7 +597,7 @@ fn add_handler_resolves_requirements() {
 }
 
 #[test]
-fn add_handler_on_an_edited_router_inserts_at_the_markers() {
+fn add_handler_on_an_edited_router_merges_the_new_routes() {
     let pkg = Pkg::hello();
     pkg.init(&["--handlers", "auth,register"]);
     let marker = "        // cargo-users: routes";
@@ -612,7 +612,7 @@ fn add_handler_on_an_edited_router_inserts_at_the_markers() {
         .args(["add-handler", "verify"])
         .assert()
         .success()
-        .stdout(contains("inserted into src/users/mod.rs"));
+        .stdout(contains("merged src/users/mod.rs"));
     let after = pkg.read("src/users/mod.rs");
     assert!(
         after.starts_with("// my own note at the top\n"),
@@ -656,20 +656,31 @@ fn add_handler_on_an_edited_handlers_module_inserts_at_its_marker() {
 }
 
 #[test]
-fn add_handler_with_a_removed_marker_is_a_conflict() {
+fn add_handler_with_a_removed_marker_gets_conflict_markers() {
     let pkg = Pkg::hello();
     pkg.init(&["--handlers", "auth"]);
     let text = pkg
         .read("src/users/mod.rs")
         .replace("// cargo-users: routes", "");
     pkg.write("src/users/mod.rs", &text);
-    let before = pkg.tree();
     pkg.cmd()
         .args(["add-handler", "register"])
         .assert()
         .code(1)
-        .stderr(contains("src/users/mod.rs").and(contains("cargo-users: routes")));
-    assert_eq!(pkg.tree(), before);
+        .stderr(contains("src/users/mod.rs (conflict markers)"));
+    // Both sides changed the marker's lines: the developer decides, rustc refuses the markers.
+    let after = pkg.read("src/users/mod.rs");
+    let version = cargo_users::VERSION;
+    for marker in [
+        "<<<<<<< yours\n".to_string(),
+        format!("||||||| cargo-users {version} before add-handler\n"),
+        "=======\n".to_string(),
+        format!(">>>>>>> cargo-users {version} with register\n"),
+    ] {
+        assert!(after.contains(&marker), "{marker} missing:\n{after}");
+    }
+    assert!(after.contains(&router_line("register")));
+    assert!(pkg.exists("src/users/handlers/register.rs"));
 }
 
 #[test]
@@ -772,4 +783,36 @@ fn help_lists_every_command_and_the_handlers() {
         .assert()
         .success()
         .stdout(contains("password-reset").and(contains("--dry-run")));
+}
+
+#[test]
+fn add_handler_without_a_verified_base_and_without_the_marker_prints_the_line_to_paste() {
+    let pkg = Pkg::hello();
+    pkg.init(&["--handlers", "auth"]);
+    // What the record says was generated is not what these templates generate (another build):
+    // no base to merge from.
+    let recorded = pkg.record()["files"]["src/users/mod.rs"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = pkg
+        .read("cargo-users.toml")
+        .replace(&recorded, &"0".repeat(64));
+    pkg.write("cargo-users.toml", &record);
+    let router = pkg.read("src/users/mod.rs");
+    pkg.write(
+        "src/users/mod.rs",
+        &router.replace("// cargo-users: routes", "// our routes"),
+    );
+    pkg.cmd()
+        .args(["add-handler", "register"])
+        .assert()
+        .code(1)
+        .stdout(
+            contains("src/users/mod.rs: its `// cargo-users: routes` comment is gone")
+                .and(contains(router_line("register"))),
+        )
+        .stderr(contains("src/users/mod.rs.cargo-users-new"));
+    assert!(pkg.read("src/users/mod.rs").contains("// our routes"));
+    assert!(pkg.exists("src/users/mod.rs.cargo-users-new"));
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use cargo_users::choices::{Backend, Database, HandlerSelection, resolve};
+use cargo_users::choices::{Backend, Database, HandlerSelection, Selection, resolve};
 use cargo_users::manifest::Manifest;
 use cargo_users::plan::{self, Mode, PlanOptions};
 use cargo_users::project::{ModuleDir, Project};
@@ -21,21 +21,24 @@ fn generated_tree(backend: Backend, db: Database, handlers: HandlerSelection) ->
     let project = Project::locate(None, pkg.root()).unwrap();
     let resolved = resolve(&manifest, &handlers, &[]).unwrap();
     let opts = PlanOptions {
-        backend,
-        db,
-        handlers: resolved.handlers.clone(),
+        selection: Selection {
+            backend,
+            db,
+            handlers: resolved.handlers.clone(),
+            app_mode: project.main_is_hello_world().unwrap(),
+        },
         module: ModuleDir::default_dir(),
-        app_mode: project.main_is_hello_world().unwrap(),
         mode: Mode::Init,
         previous: None,
         now: Timestamp::parse("20250102030405"),
         secret: Some("<secret>".to_string()),
+        tool_version: cargo_users::VERSION.to_string(),
     };
     let plan = plan::build(&project, &manifest, &Renderer::new().unwrap(), &opts).unwrap();
     let mut out = format!(
         "backend: {backend}\ndatabase: {db}\nhandlers: {}\napp mode: {}\n",
         resolved.handlers.join(", "),
-        opts.app_mode
+        opts.selection.app_mode
     );
     for (path, contents) in plan.contents() {
         out.push_str(&format!(

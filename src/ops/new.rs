@@ -69,6 +69,7 @@ pub fn run(opts: &NewOptions, ui: &Ui) -> Result<Outcome> {
         now: opts.now,
         secret: None,
         enter_dir: Some(opts.name.clone()),
+        template_version: None,
     };
     init::run(&init_opts, ui)
 }
