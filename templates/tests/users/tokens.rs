@@ -57,29 +57,32 @@ impl Link {
         app.post(self.path, self.body(token)).await.status
     }
 }
+{%- if "verify" in handlers %}
+
+/// The link of the verification mail.
+const VERIFY: Link = Link {
+    ask: "/verify/resend",
+    path: "/verify",
+    purpose: Purpose::Verify,
+    lifetime: VERIFY_TOKEN_TTL,
+    verified: false,
+};
+{%- endif %}
+{%- if "password-reset" in handlers %}
+
+/// The link of the password-reset mail.
+const RESET: Link = Link {
+    ask: "/forgot-password",
+    path: "/reset-password",
+    purpose: Purpose::Reset,
+    lifetime: RESET_TOKEN_TTL,
+    verified: true,
+};
+{%- endif %}
 
 /// Every kind of link the installed handlers mail.
 fn links() -> Vec<Link> {
-    vec![
-{%- if "verify" in handlers %}
-        Link {
-            ask: "/verify/resend",
-            path: "/verify",
-            purpose: Purpose::Verify,
-            lifetime: VERIFY_TOKEN_TTL,
-            verified: false,
-        },
-{%- endif %}
-{%- if "password-reset" in handlers %}
-        Link {
-            ask: "/forgot-password",
-            path: "/reset-password",
-            purpose: Purpose::Reset,
-            lifetime: RESET_TOKEN_TTL,
-            verified: true,
-        },
-{%- endif %}
-    ]
+    vec![{% if "verify" in handlers %}VERIFY{% endif %}{% if "verify" in handlers and "password-reset" in handlers %}, {% endif %}{% if "password-reset" in handlers %}RESET{% endif %}]
 }
 
 /// Rate limits loose enough for dozens of requests.
