@@ -538,6 +538,56 @@ fn app_answers_arbitrary_requests_without_a_5xx(backend: Backend, package: &str)
         let me = admin.apply(client.get("/users/me")).send();
         assert_eq!(me.status, 200, "after fuzzing: {me}");
     });
+    drop(server);
+    served_over_https_with_mails_in_the_log(&project, &settings, backend, password);
+}
+
+/// The same app as if behind https (`APP_URL=https://...`) without `SMTP_URL`: it warns at
+/// start-up that mails go to the log, and a cookie backend names its cookie `__Host-...`
+/// (`Secure`, `Path=/`, no `Domain`) and ignores the same cookie without the prefix.
+fn served_over_https_with_mails_in_the_log(
+    project: &Project,
+    settings: &ServerSettings,
+    backend: Backend,
+    password: &str,
+) {
+    let settings = ServerSettings {
+        app_url: Some("https://app.example".to_string()),
+        smtp_url: String::new(),
+        label: "https".to_string(),
+        ..settings.clone()
+    };
+    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    let client = Client::new(server.port);
+    let logs = server.logs();
+    assert!(
+        logs.contains("WARN") && logs.contains("SMTP_URL is not set"),
+        "no start-up warning about mails in the log behind https:\n{logs}"
+    );
+    let login = client
+        .post("/login")
+        .json(&serde_json::json!({ "email": "admin@example.com", "password": password }))
+        .send();
+    assert_eq!(login.status, 201, "login behind https: {login}");
+    let credential = backend.credential_from_login(&login);
+    if let auth::Credential::Cookies(cookies) = &credential {
+        for cookie in login.set_cookies() {
+            assert!(cookie.name.starts_with("__Host-"), "{}", cookie.raw);
+            assert_eq!(cookie.attribute("path"), Some(Some("/")), "{}", cookie.raw);
+            assert_eq!(cookie.attribute("secure"), Some(None), "{}", cookie.raw);
+            assert_eq!(cookie.attribute("domain"), None, "{}", cookie.raw);
+        }
+        let me = credential.apply(client.get("/users/me")).send();
+        assert_eq!(me.status, 200, "GET /users/me with the __Host- cookie: {me}");
+        let unprefixed = auth::Credential::Cookies(
+            cookies
+                .iter()
+                .map(|(name, value)| (name.trim_start_matches("__Host-").to_string(), value.clone()))
+                .collect(),
+        );
+        let refused = unprefixed.apply(client.get("/users/me")).send();
+        assert_eq!(refused.status, 401, "the cookie without its prefix: {refused}");
+    }
 }
 
 #[test]
