@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use {{ crate_name }}::{{ module }}::{
     config::{ {%- if "password-reset" in handlers %}RESET_TOKEN_TTL, {% endif %}RateLimits{% if "verify" in handlers %}, VERIFY_TOKEN_TTL{% endif %}},
     db,
+    model::User,
     tokens::Purpose,
 };
 
@@ -39,7 +40,7 @@ impl Link {
     }
 
     /// Creates the account `email` and asks for a link to it.
-    async fn account_and_ask(&self, app: &TestApp, email: &str) -> {{ crate_name }}::{{ module }}::model::User {
+    async fn account_and_ask(&self, app: &TestApp, email: &str) -> User {
         let user = app.create_user(email, self.verified, true).await;
         self.ask(app, email).await;
         user
