@@ -167,15 +167,20 @@ async fn only_the_newest_link_works() {
 }
 
 #[tokio::test]
-async fn an_unknown_address_gets_no_mail() {
+async fn an_unknown_address_or_an_account_the_link_is_not_for_gets_no_mail() {
     for link in links() {
         let app = app().await;
         link.ask(&app, "nobody@example.com").await;
+        // Verified already (verification link), or deactivated (reset link).
+        let active = link.purpose != Purpose::Reset;
+        app.create_user("other@example.com", true, active).await;
+        link.ask(&app, "other@example.com").await;
         // The control: a mail asked for afterwards has arrived, so the background sends had time
         // to run.
         link.account_and_ask(&app, "ada@example.com").await;
         app.wait_for_mails("ada@example.com", 1).await;
         assert_eq!(app.mails_to("nobody@example.com"), 0, "{link:?}");
+        assert_eq!(app.mails_to("other@example.com"), 0, "{link:?}");
     }
 }
 
