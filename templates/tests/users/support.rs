@@ -550,6 +550,42 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Takes a lock that keeps every other connection from writing to `user_tokens` (reads go
+    /// on), until [`TokenWriteLock::release`].
+    pub async fn lock_token_writes(&self) -> TokenWriteLock {
+        let mut connection = self.state.db.acquire().await.expect("a connection");
+{%- if db == "sqlite" %}
+        let statements = ["BEGIN IMMEDIATE"];
+{%- elif db == "postgres" %}
+        let statements = ["BEGIN", "LOCK TABLE user_tokens IN EXCLUSIVE MODE"];
+{%- else %}
+        let statements = ["LOCK TABLES user_tokens WRITE"];
+{%- endif %}
+        for statement in statements {
+            sqlx::query(statement)
+                .execute(&mut *connection)
+                .await
+                .expect("a write lock");
+        }
+        TokenWriteLock(connection)
+    }
+}
+
+/// A connection that keeps `user_tokens` locked against writes.
+pub struct TokenWriteLock(sqlx::pool::PoolConnection<{% if db == "sqlite" %}sqlx::Sqlite{% elif db == "postgres" %}sqlx::Postgres{% else %}sqlx::MySql{% endif %}>);
+
+impl TokenWriteLock {
+    /// Lets the waiting writers go on.
+    pub async fn release(mut self) {
+        let statement = {% if db == "mysql" %}"UNLOCK TABLES"{% else %}"ROLLBACK"{% endif %};
+        sqlx::query(statement)
+            .execute(&mut *self.0)
+            .await
+            .expect("the lock released");
+    }
+}
+
 /// How long `request` takes to be answered.
 pub async fn time<T>(request: impl std::future::Future<Output = T>) -> (T, Duration) {
     let started = Instant::now();

@@ -185,6 +185,33 @@ async fn an_unknown_address_or_an_account_the_link_is_not_for_gets_no_mail() {
 }
 
 #[tokio::test]
+async fn the_answer_does_not_wait_for_the_token_to_be_written() {
+    // While another connection keeps the token table locked, an address with an account is
+    // still answered: its token is written (and mailed) in the background once the lock is gone.
+    for link in links() {
+        let app = app().await;
+        app.create_user("ada@example.com", link.verified, true)
+            .await;
+        let lock = app.lock_token_writes().await;
+        // A generous bound, only so that a request that waits for the lock fails the test
+        // instead of hanging it.
+        let answered =
+            tokio::time::timeout(Duration::from_secs(30), link.ask(&app, "ada@example.com")).await;
+        assert_eq!(
+            app.mails_to("ada@example.com"),
+            0,
+            "{link:?}: mailed before the lock went"
+        );
+        lock.release().await;
+        assert!(
+            answered.is_ok(),
+            "{link:?}: the answer waited for the token's write"
+        );
+        app.wait_for_mails("ada@example.com", 1).await;
+    }
+}
+
+#[tokio::test]
 async fn an_address_with_an_account_is_answered_as_fast_as_one_without() {
     // The token and the mail are made in the background, so both answers do the same work before
     // they are sent. Without that, the address with an account would wait for the database writes
