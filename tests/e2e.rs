@@ -486,7 +486,11 @@ fn app_answers_arbitrary_requests_without_a_5xx(backend: Backend, package: &str)
     let secret = project::random_secret();
     let password = "correct horse battery staple";
     // The role may exist already (a migration creates it): either way it exists afterwards.
-    let _ = project.app(&["users", "create-role", "--name", "admin"], &database, &secret);
+    let _ = project.app(
+        &["users", "create-role", "--name", "admin"],
+        &database,
+        &secret,
+    );
     let args = [
         "users",
         "create-user",
@@ -578,15 +582,26 @@ fn served_over_https_with_mails_in_the_log(
             assert_eq!(cookie.attribute("domain"), None, "{}", cookie.raw);
         }
         let me = credential.apply(client.get("/users/me")).send();
-        assert_eq!(me.status, 200, "GET /users/me with the __Host- cookie: {me}");
+        assert_eq!(
+            me.status, 200,
+            "GET /users/me with the __Host- cookie: {me}"
+        );
         let unprefixed = auth::Credential::Cookies(
             cookies
                 .iter()
-                .map(|(name, value)| (name.trim_start_matches("__Host-").to_string(), value.clone()))
+                .map(|(name, value)| {
+                    (
+                        name.trim_start_matches("__Host-").to_string(),
+                        value.clone(),
+                    )
+                })
                 .collect(),
         );
         let refused = unprefixed.apply(client.get("/users/me")).send();
-        assert_eq!(refused.status, 401, "the cookie without its prefix: {refused}");
+        assert_eq!(
+            refused.status, 401,
+            "the cookie without its prefix: {refused}"
+        );
     }
 }
 

@@ -165,16 +165,14 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::vec((prop::sample::select(FIELDS), inner), 0..6).prop_map(
-                |pairs| {
-                    Value::Object(
-                        pairs
-                            .into_iter()
-                            .map(|(key, value)| (key.to_string(), value))
-                            .collect(),
-                    )
-                }
-            ),
+            prop::collection::vec((prop::sample::select(FIELDS), inner), 0..6).prop_map(|pairs| {
+                Value::Object(
+                    pairs
+                        .into_iter()
+                        .map(|(key, value)| (key.to_string(), value))
+                        .collect(),
+                )
+            }),
         ]
     })
 }
@@ -216,13 +214,8 @@ fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
             "",
         ])
         .prop_map(|value| ("Content-Type".to_string(), value.to_string())),
-        prop::sample::select(vec![
-            "https://evil.example",
-            "null",
-            "http://localhost",
-            "",
-        ])
-        .prop_map(|value| ("Origin".to_string(), value.to_string())),
+        prop::sample::select(vec!["https://evil.example", "null", "http://localhost", "",])
+            .prop_map(|value| ("Origin".to_string(), value.to_string())),
         prop::sample::select(vec!["cross-site", "same-site", "same-origin", "none"])
             .prop_map(|value| ("Sec-Fetch-Site".to_string(), value.to_string())),
         "[ -~]{0,80}".prop_map(|value| ("Cookie".to_string(), value)),
@@ -345,10 +338,10 @@ fn send(port: u16, request: &FuzzRequest, credentials: &Credentials) -> Outcome 
     // half-close after writing: the server would take it for a client that went away.)
     let _ = stream.write_all(&bytes);
     let mut raw = Vec::new();
-    if let Err(error) = stream.read_to_end(&mut raw) {
-        if raw.is_empty() {
-            return unanswered(format!("no answer: {error}"));
-        }
+    if let Err(error) = stream.read_to_end(&mut raw)
+        && raw.is_empty()
+    {
+        return unanswered(format!("no answer: {error}"));
     }
     // Only the status matters here (a HEAD answer has a length but no body).
     let status = raw
@@ -422,7 +415,11 @@ mod tests {
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             assert!(requests.iter().any(|r| r.method == method), "{method}");
         }
-        for route in ["/register", "/users/roles/assign", "/oauth2/github/callback"] {
+        for route in [
+            "/register",
+            "/users/roles/assign",
+            "/oauth2/github/callback",
+        ] {
             assert!(requests.iter().any(|r| r.path == route), "{route}");
         }
         assert!(requests.iter().any(|r| r.body.len() > SMALL_BODY));
