@@ -31,6 +31,8 @@ mod checks;
 mod crowd;
 #[path = "e2e/databases.rs"]
 mod databases;
+#[path = "e2e/fuzz.rs"]
+mod fuzz;
 #[path = "e2e/http.rs"]
 mod http;
 #[path = "e2e/limits.rs"]
@@ -66,7 +68,8 @@ fn this_test() -> String {
 
 /// Generates the app of one matrix cell and holds it to fmt, clippy and its own tests (run
 /// against `store`). SQLite cells get the default handlers; PostgreSQL and MySQL cells every
-/// handler (`--handlers all`), so each handler's SQL runs on each database.
+/// handler (`--handlers all`), so each handler's SQL runs on each database (the walk's
+/// `has_roles` follows this choice).
 fn generate_and_check(store: &Store, backend: Backend, package: &str) -> Project {
     let handlers = (store.db() != Db::Sqlite).then_some("all");
     let project = Project::generate_with(package, backend.name(), store.db().name(), handlers);
@@ -196,6 +199,7 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
         app_url: server.app_url.clone(),
         backend,
         mail: sink,
+        has_roles: db != Db::Sqlite,
     };
     let what = format!("the {} app on {}", backend.name(), db.name());
     reporting_failures(&what, project, &[server], sink, || walk::contract(&app));
@@ -472,4 +476,146 @@ fn add_handler_brings_roles_user_management_and_oauth2_to_an_app_already_in_use(
             assert_eq!(unknown.status, 404, "{}", unknown.body);
         },
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuzzing (`fuzz.rs`): every route of an app with every handler, on SQLite.
+
+/// Generates and builds an app with every handler, creates an admin with `--password-stdin`,
+/// logs in over HTTP and sends it generated requests (`CARGO_USERS_FUZZ_CASES`, default
+/// [`fuzz::DEFAULT_CASES`]): no 5xx, no panic in its log.
+fn app_answers_arbitrary_requests_without_a_5xx(backend: Backend, package: &str) {
+    let project = Project::generate_with(package, backend.name(), "sqlite", Some("all"));
+    project.cargo(&["build"]);
+    let database = format!("sqlite://{}", project.scratch.join("fuzz.db").display());
+    let secret = project::random_secret();
+    let password = "correct horse battery staple";
+    // The role may exist already (a migration creates it): either way it exists afterwards.
+    let _ = project.app(
+        &["users", "create-role", "--name", "admin"],
+        &database,
+        &secret,
+    );
+    let args = [
+        "users",
+        "create-user",
+        "--email",
+        "admin@example.com",
+        "--password-stdin",
+        "--verified",
+        "--role",
+        "admin",
+    ];
+    let created = project.app_with_input(&args, &database, &secret, &format!("{password}\n"));
+    assert!(
+        created.status.success(),
+        "create-user --password-stdin: {}{}",
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
+
+    let sink = SmtpSink::start();
+    let settings = ServerSettings {
+        secret,
+        label: "fuzzed".to_string(),
+        // Rate limits would answer most requests with 429 before they reach the handlers.
+        env: vec![("RATE_LIMITS".to_string(), "off".to_string())],
+        ..ServerSettings::new(&database, &sink.url())
+    };
+    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    let client = Client::new(server.port);
+    reporting_failures("fuzzing", &project, &[&server], &sink, || {
+        // The password read from stdin is the admin's password.
+        let login = client
+            .post("/login")
+            .json(&serde_json::json!({ "email": "admin@example.com", "password": password }))
+            .send();
+        assert_eq!(login.status, 201, "the admin's login: {login}");
+        let admin = backend.credential_from_login(&login);
+        let credentials = fuzz::Credentials {
+            garbage: admin.forged_with("not-a-credential").header(),
+            admin: admin.header(),
+        };
+        let figures = fuzz::no_request_gets_a_5xx(server.port, &credentials);
+        eprintln!("fuzzing the {} app: {figures:?}", backend.name());
+        let logs = server.logs();
+        assert!(
+            !logs.contains("panicked"),
+            "the server panicked while fuzzed:\n{logs}"
+        );
+        // Still serving, and the admin still logged in.
+        let me = admin.apply(client.get("/users/me")).send();
+        assert_eq!(me.status, 200, "after fuzzing: {me}");
+    });
+    drop(server);
+    served_over_https_with_mails_in_the_log(&project, &settings, backend, password);
+}
+
+/// The same app as if behind https (`APP_URL=https://...`) without `SMTP_URL`: it warns at
+/// start-up that mails go to the log, and a cookie backend names its cookie `__Host-...`
+/// (`Secure`, `Path=/`, no `Domain`) and ignores the same cookie without the prefix.
+fn served_over_https_with_mails_in_the_log(
+    project: &Project,
+    settings: &ServerSettings,
+    backend: Backend,
+    password: &str,
+) {
+    let settings = ServerSettings {
+        app_url: Some("https://app.example".to_string()),
+        smtp_url: String::new(),
+        label: "https".to_string(),
+        ..settings.clone()
+    };
+    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    let client = Client::new(server.port);
+    let logs = server.logs();
+    assert!(
+        logs.contains("WARN") && logs.contains("SMTP_URL is not set"),
+        "no start-up warning about mails in the log behind https:\n{logs}"
+    );
+    let login = client
+        .post("/login")
+        .json(&serde_json::json!({ "email": "admin@example.com", "password": password }))
+        .send();
+    assert_eq!(login.status, 201, "login behind https: {login}");
+    let credential = backend.credential_from_login(&login);
+    if let auth::Credential::Cookies(cookies) = &credential {
+        for cookie in login.set_cookies() {
+            assert!(cookie.name.starts_with("__Host-"), "{}", cookie.raw);
+            assert_eq!(cookie.attribute("path"), Some(Some("/")), "{}", cookie.raw);
+            assert_eq!(cookie.attribute("secure"), Some(None), "{}", cookie.raw);
+            assert_eq!(cookie.attribute("domain"), None, "{}", cookie.raw);
+        }
+        let me = credential.apply(client.get("/users/me")).send();
+        assert_eq!(
+            me.status, 200,
+            "GET /users/me with the __Host- cookie: {me}"
+        );
+        let unprefixed = auth::Credential::Cookies(
+            cookies
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.trim_start_matches("__Host-").to_string(),
+                        value.clone(),
+                    )
+                })
+                .collect(),
+        );
+        let refused = unprefixed.apply(client.get("/users/me")).send();
+        assert_eq!(
+            refused.status, 401,
+            "the cookie without its prefix: {refused}"
+        );
+    }
+}
+
+#[test]
+fn fuzzed_session_app_never_answers_5xx_nor_panics() {
+    app_answers_arbitrary_requests_without_a_5xx(Backend::Session, "e2e-fuzz-session");
+}
+
+#[test]
+fn fuzzed_jwt_app_never_answers_5xx_nor_panics() {
+    app_answers_arbitrary_requests_without_a_5xx(Backend::Jwt, "e2e-fuzz-jwt");
 }

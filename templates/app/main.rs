@@ -9,7 +9,15 @@ use axum::{Router, middleware};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+{% if backend == "jwt" -%}
 use {{ crate_name }}::{{ module }}::{self, UsersState, error::not_found, layers::require_auth};
+{%- else -%}
+use {{ crate_name }}::{{ module }}::{
+    self, UsersState,
+    error::not_found,
+    layers::{csrf, require_auth},
+};
+{%- endif %}
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -69,6 +77,11 @@ async fn serve(state: UsersState) -> std::io::Result<()> {
         // Add your own routes here. Everything above `require_auth` needs a logged-in user,
         // except the paths in `users::config::AUTH_EXCLUDE_PATHS`.
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth))
+{%- if backend != "jwt" %}
+        // The credential is a cookie, which browsers attach to requests other sites make them
+        // send: refuse cross-site POST, PUT, PATCH and DELETE on your routes too (403).
+        .route_layer(middleware::from_fn_with_state(state.clone(), csrf))
+{%- endif %}
         .fallback(not_found)
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(state.config.bind_addr).await?;

@@ -217,7 +217,7 @@ pub async fn authenticate(
     headers: &HeaderMap,
 ) -> Result<Option<(User, Credential)>, ApiError> {
 {%- if backend == "session" %}
-    let Some(token) = cookies::read(headers, SESSION_COOKIE) else {
+    let Some(token) = cookies::read(&state.config, headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let token_hash = tokens::hash(token);
@@ -233,7 +233,7 @@ pub async fn authenticate(
         return Ok(None);
     };
 {%- else %}
-    let Some(token) = cookies::read(headers, ACCESS_TOKEN_COOKIE) else {
+    let Some(token) = cookies::read(&state.config, headers, ACCESS_TOKEN_COOKIE) else {
         return Ok(None);
     };
 {%- endif %}

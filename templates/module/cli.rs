@@ -24,9 +24,14 @@ pub enum UsersCommand {
         /// The email address.
         #[arg(long)]
         email: String,
-        /// The password.
-        #[arg(long)]
-        password: String,
+        /// The password. It shows in the shell history and the process list: prefer
+        /// `--password-stdin` outside development.
+        #[arg(long, required_unless_present = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from the first line of standard input instead (e.g.
+        /// `printf '%s\n' "$PASSWORD" | <bin> users create-user --email E --password-stdin`).
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
         /// Mark the email address as verified.
         #[arg(long)]
         verified: bool,
@@ -69,6 +74,7 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
         UsersCommand::CreateUser {
             email,
             password,
+            password_stdin,
             verified,
             inactive,
 {%- if "role-management" in handlers %}
@@ -76,6 +82,10 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
 {%- endif %}
         } => {
             let email = valid_email(&email).map_err(|error| error.detail.to_string())?;
+            let password = match password {
+                Some(password) if !password_stdin => password,
+                _ => read_password(std::io::stdin().lock())?,
+            };
             valid_password(&password).map_err(|error| error.detail.to_string())?;
 {%- if "role-management" in handlers %}
             // Every role is looked up before anything is written: a typo creates nothing.
@@ -154,6 +164,20 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
 {%- endif %}
     }
 }
+
+/// The password on the first line of `input`, without its line ending.
+fn read_password(mut input: impl std::io::BufRead) -> Result<String, String> {
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .map_err(|error| format!("cannot read the password from standard input: {error}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("--password-stdin: standard input has no password".to_owned());
+    }
+    Ok(password.to_owned())
+}
 {%- if "role-management" in handlers %}
 
 /// The role named `name` (in any letter case), or a message saying how to create it.
@@ -168,3 +192,60 @@ async fn find_role(state: &UsersState, name: &str) -> Result<Role, String> {
         })
 }
 {%- endif %}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: UsersCommand,
+    }
+
+    fn parse(args: &[&str]) -> Result<UsersCommand, clap::Error> {
+        let args = ["users", "create-user", "--email", "ada@example.com"]
+            .iter()
+            .chain(args);
+        Cli::try_parse_from(args).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_password_comes_from_the_command_line_or_stdin_but_not_both() {
+        let from_args = parse(&["--password", "correct horse"]).expect("valid arguments");
+        assert!(matches!(
+            from_args,
+            UsersCommand::CreateUser {
+                password: Some(_),
+                password_stdin: false,
+                ..
+            }
+        ));
+        let from_stdin = parse(&["--password-stdin"]).expect("valid arguments");
+        assert!(matches!(
+            from_stdin,
+            UsersCommand::CreateUser {
+                password: None,
+                password_stdin: true,
+                ..
+            }
+        ));
+        assert!(parse(&[]).is_err(), "a password is required");
+        assert!(parse(&["--password", "x", "--password-stdin"]).is_err());
+    }
+
+    #[test]
+    fn the_stdin_password_is_the_first_line_without_its_line_ending() {
+        let read = |input: &str| read_password(input.as_bytes());
+        assert_eq!(read("correct horse\n").as_deref(), Ok("correct horse"));
+        assert_eq!(
+            read("correct horse\r\nsecond line\n").as_deref(),
+            Ok("correct horse")
+        );
+        assert_eq!(read(" spaces kept ").as_deref(), Ok(" spaces kept "));
+        assert!(read("").is_err());
+        assert!(read("\n").is_err());
+    }
+}

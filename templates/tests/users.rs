@@ -31,6 +31,10 @@ mod register;
 #[path = "users/role_management.rs"]
 mod role_management;
 {%- endif %}
+{%- if "verify" in handlers or "password-reset" in handlers %}
+#[path = "users/tokens.rs"]
+mod tokens;
+{%- endif %}
 {%- if "user-management" in handlers %}
 #[path = "users/user_management.rs"]
 mod user_management;

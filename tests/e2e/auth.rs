@@ -104,6 +104,20 @@ pub enum Credential {
 }
 
 impl Credential {
+    /// The header that carries the credential: `(name, value)`.
+    pub fn header(&self) -> (String, String) {
+        match self {
+            Credential::Cookies(cookies) => {
+                let pairs = cookies
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect::<Vec<_>>();
+                ("Cookie".to_string(), pairs.join("; "))
+            }
+            Credential::Bearer(token) => ("Authorization".to_string(), format!("Bearer {token}")),
+        }
+    }
+
     /// Adds the credential to a request.
     pub fn apply(&self, request: RequestBuilder) -> RequestBuilder {
         match self {

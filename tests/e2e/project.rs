@@ -24,6 +24,13 @@ const APP_VARIABLES: [&str; 7] = [
     "RUST_LOG",
 ];
 
+/// Fewer passing generated tests than this means `cargo test` did not run them (the smallest
+/// handler set, the default one, generates well over this many).
+const MIN_GENERATED_TESTS: u64 = 20;
+
+/// How often a server is started on another port when the one picked was taken meanwhile.
+const PORT_ATTEMPTS: usize = 5;
+
 /// How long the server may take from spawn to accepting connections.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -187,10 +194,15 @@ impl Project {
             &format!("{}: cargo {}", self.name, args.join(" ")),
         );
         if args.first() == Some(&"test") {
-            eprintln!(
-                "{}: the generated tests: {} passed",
+            let passed = passed_tests(&String::from_utf8_lossy(&output.stdout));
+            eprintln!("{}: the generated tests: {passed} passed", self.name);
+            // A `cargo test` that ran nothing (a filter, a missing module) must not count as green.
+            assert!(
+                passed >= MIN_GENERATED_TESTS,
+                "{}: only {passed} generated tests passed (at least {MIN_GENERATED_TESTS} exist)\n\
+                 --- stdout ---\n{}",
                 self.name,
-                passed_tests(&String::from_utf8_lossy(&output.stdout))
+                String::from_utf8_lossy(&output.stdout)
             );
         }
     }
@@ -224,6 +236,36 @@ impl Project {
         command
             .output()
             .unwrap_or_else(|error| panic!("{}: cannot run the app: {error}", self.name))
+    }
+
+    /// [`Project::app`] with `input` on the app's standard input (e.g. for `--password-stdin`).
+    pub fn app_with_input(
+        &self,
+        args: &[&str],
+        database_url: &str,
+        secret: &str,
+        input: &str,
+    ) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(self.binary())
+            .args(args)
+            .current_dir(&self.dir)
+            .env("DATABASE_URL", database_url)
+            .env("USERS_SECRET", secret)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("{}: cannot run the app: {error}", self.name));
+        child
+            .stdin
+            .take()
+            .expect("a piped stdin")
+            .write_all(input.as_bytes())
+            .expect("the input written");
+        child
+            .wait_with_output()
+            .unwrap_or_else(|error| panic!("{}: the app did not finish: {error}", self.name))
     }
 
     /// The debug binary `cargo build` made.
@@ -327,6 +369,8 @@ pub struct ServerSettings {
     pub app_url: Option<String>,
     /// Names the log files (`<label>.stdout.log`) and the server in messages.
     pub label: String,
+    /// More variables for the server (e.g. `RATE_LIMITS=off`).
+    pub env: Vec<(String, String)>,
 }
 
 impl ServerSettings {
@@ -338,6 +382,7 @@ impl ServerSettings {
             smtp_url: smtp_url.to_string(),
             app_url: None,
             label: "server".to_string(),
+            env: Vec::new(),
         }
     }
 }
@@ -354,15 +399,35 @@ pub struct Server {
 
 impl Server {
     /// Starts `binary` in `project_dir` with the contract's environment (`.env` is not relied on:
-    /// every variable is set), logging into `log_dir`, and waits until its port accepts
-    /// connections.
+    /// every variable is set), logging into `log_dir`, and waits until it says it listens on its
+    /// port. A port is picked free but may be taken before the server binds it: then the server
+    /// is started again on another one.
     pub fn start(
         binary: &Path,
         project_dir: &Path,
         log_dir: &Path,
         settings: &ServerSettings,
     ) -> Server {
-        let port = free_port();
+        for attempt in 1..=PORT_ATTEMPTS {
+            let mut server = Self::spawn(binary, project_dir, log_dir, settings, free_port());
+            match server.wait_until_listening() {
+                Ok(()) => return server,
+                Err(taken) if attempt < PORT_ATTEMPTS => {
+                    eprintln!("{taken}; starting the {} again", server.label)
+                }
+                Err(taken) => panic!("{taken}, {PORT_ATTEMPTS} times"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(
+        binary: &Path,
+        project_dir: &Path,
+        log_dir: &Path,
+        settings: &ServerSettings,
+        port: u16,
+    ) -> Server {
         let app_url = settings
             .app_url
             .clone()
@@ -384,39 +449,47 @@ impl Server {
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("TEST_DATABASE_URL")
+            .envs(settings.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap())
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
-        let mut server = Server {
+        Server {
             child,
             port,
             app_url,
             label,
             stdout,
             stderr,
-        };
-        server.wait_until_listening();
-        server
+        }
     }
 
-    fn wait_until_listening(&mut self) {
+    /// Waits for the server's own word that it listens on its port (a successful connection
+    /// alone could reach another process that took the port). `Err` when the port was taken.
+    fn wait_until_listening(&mut self) -> Result<(), String> {
         let started = Instant::now();
+        let listening = format!("listening on http://127.0.0.1:{}", self.port);
         loop {
+            let logs = self.logs();
             if let Some(status) = self.child.try_wait().unwrap() {
+                if logs.contains("Address already in use") || logs.contains("AddrInUse") {
+                    return Err(format!(
+                        "the {} found port {} taken ({status})",
+                        self.label, self.port
+                    ));
+                }
                 panic!(
-                    "the {} exited with {status} before listening on port {}:\n{}",
-                    self.label,
-                    self.port,
-                    self.logs()
+                    "the {} exited with {status} before listening on port {}:\n{logs}",
+                    self.label, self.port,
                 );
             }
-            if TcpStream::connect_timeout(
-                &([127, 0, 0, 1], self.port).into(),
-                Duration::from_millis(200),
-            )
-            .is_ok()
+            if logs.contains(&listening)
+                && TcpStream::connect_timeout(
+                    &([127, 0, 0, 1], self.port).into(),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
             {
                 eprintln!(
                     "{} listening on port {} after {:.1?}",
@@ -424,14 +497,13 @@ impl Server {
                     self.port,
                     started.elapsed()
                 );
-                return;
+                return Ok(());
             }
             assert!(
                 started.elapsed() < STARTUP_TIMEOUT,
-                "the {} did not listen on port {} within {STARTUP_TIMEOUT:?}:\n{}",
+                "the {} did not listen on port {} within {STARTUP_TIMEOUT:?}:\n{logs}",
                 self.label,
                 self.port,
-                self.logs()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

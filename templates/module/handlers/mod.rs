@@ -65,31 +65,50 @@ pub fn valid_password(password: &str) -> Result<(), ApiError> {
 }
 
 /// Creates a one-shot mail token for the user (replacing any older one of the same purpose, so only
-/// the newest link works) and mails it in the background.
+/// the newest link works) and mails it, all in the background: the request is answered without
+/// waiting for the database writes or the mail server, so an address with an account answers as
+/// fast as one without (`POST /forgot-password` and `POST /verify/resend` tell nothing by their
+/// timing). A failure is logged; the caller's answer does not depend on it.
 pub async fn mail_token(state: &UsersState, user: &User, purpose: Purpose) -> Result<(), ApiError> {
+    let (state, user) = (state.clone(), user.clone());
+    tokio::spawn(async move {
+        if let Err(error) = replace_and_send_token(&state, &user, purpose).await {
+            tracing::error!(%error, user = %user.id, "mail token not sent");
+        }
+    });
+    Ok(())
+}
+
+/// Serializes the token replacements of [`mail_token`].
+static MAIL_TOKEN_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn replace_and_send_token(
+    state: &UsersState,
+    user: &User,
+    purpose: Purpose,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let ttl = match purpose {
         Purpose::Reset => super::config::RESET_TOKEN_TTL,
         _ => super::config::VERIFY_TOKEN_TTL,
     };
-    db::delete_user_tokens(&state.db, user.id, &[purpose], None).await?;
     let (token, token_hash) = tokens::generate();
-    db::insert_token(
-        &state.db,
-        user.id,
-        purpose,
-        &token_hash,
-        db::expires_in(ttl),
-    )
-    .await?;
-    let (state, user) = (state.clone(), user.clone());
-    tokio::spawn(async move {
-        let sent = match purpose {
-            Purpose::Reset => hooks::send_password_reset_token(&state, &user, &token).await,
-            _ => hooks::send_verification_token(&state, &user, &token).await,
-        };
-        if let Err(error) = sent {
-            tracing::error!(%error, user = %user.id, "mail not sent");
-        }
-    });
+    {
+        // One replacement at a time in this process: two quick requests for one user cannot
+        // interleave their delete and insert and leave two links working.
+        let _turn = MAIL_TOKEN_TURN.lock().await;
+        db::delete_user_tokens(&state.db, user.id, &[purpose], None).await?;
+        db::insert_token(
+            &state.db,
+            user.id,
+            purpose,
+            &token_hash,
+            db::expires_in(ttl),
+        )
+        .await?;
+    }
+    match purpose {
+        Purpose::Reset => hooks::send_password_reset_token(state, user, &token).await?,
+        _ => hooks::send_verification_token(state, user, &token).await?,
+    }
     Ok(())
 }

@@ -122,7 +122,7 @@ async fn finish(
         ApiError::bad_request("invalid_query", "The callback's query string is malformed.")
     })?;
     // The stored login is taken first, so that it is used up whatever happens next.
-    let binding = cookies::read(headers, OAUTH2_STATE_COOKIE);
+    let binding = cookies::read(&state.config, headers, OAUTH2_STATE_COOKIE);
     let verifier = oauth2::take_state(state, provider, binding, query.state.as_deref()).await;
     if let Some(error) = query.error {
         // The provider's error code is short and machine-readable; anything else is not repeated.

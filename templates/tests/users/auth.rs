@@ -2,16 +2,26 @@
 
 use std::{num::NonZeroU32, time::Duration};
 
-use {{ crate_name }}::{{ module }}::config::RateLimits;
+use {{ crate_name }}::{{ module }}::{
+    backend::CREDENTIAL,
+    config::{ {%- if backend == "session" %}RateLimits, SESSION_TTL{% else %}ACCESS_TOKEN_TTL, JWT_AUDIENCE, RateLimits{% endif %}},
+    db,
+{%- if backend != "jwt" %}
+    layers::csrf,
+{%- endif %}
+{%- if backend != "session" %}
+    model::User,
+{%- endif %}
+};
 
 use axum::http::{Method, StatusCode, header};
 use governor::Quota;
 use serde_json::json;
 
 {% if backend != "jwt" -%}
-use crate::support::{Credential, PASSWORD, app, app_with_config, app_with_limits};
+use crate::support::{Credential, PASSWORD, app, app_with_config, app_with_limits, median, time};
 {%- else -%}
-use crate::support::{Credential, PASSWORD, app, app_with_limits};
+use crate::support::{Credential, PASSWORD, app, app_with_limits, median, time};
 {%- endif %}
 
 #[tokio::test]
@@ -37,7 +47,10 @@ async fn login_returns_201_with_the_user_and_a_working_credential() {
     let cookie = response.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("; Path=/;"), "{cookie}");
+    assert!(!cookie.contains("Domain"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    assert!(!cookie.starts_with("__Host-"), "plain http: {cookie}");
 {%- endif %}
     let credential = Credential::from_login(&response);
     let logout = app
@@ -226,6 +239,30 @@ async fn the_cookie_is_secure_when_the_app_is_served_over_https() {
     assert!(cookie.contains("; Secure"), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    // The `__Host-` prefix: only this host can set it, so it needs `Path=/` and no `Domain`.
+    assert!(cookie.starts_with("__Host-"), "{cookie}");
+    assert!(cookie.contains("; Path=/;"), "{cookie}");
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let credential = Credential::from_login(&response);
+    let Credential((_, pair)) = &credential;
+    // The same value without the prefix (as a sibling subdomain could set it) is not accepted.
+    let unprefixed = Credential((
+        header::COOKIE,
+        pair.trim_start_matches("__Host-").to_owned(),
+    ));
+    app.send(Method::POST, "/logout", None, Some(&unprefixed), &[])
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+    let same_origin = [("origin", "https://app.example")];
+    app.send(
+        Method::POST,
+        "/logout",
+        None,
+        Some(&credential),
+        &same_origin,
+    )
+    .await
+    .assert_status(StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
@@ -255,42 +292,344 @@ async fn a_cross_site_state_changing_request_is_refused_and_changes_nothing() {
 {%- else %}
 
 #[tokio::test]
-async fn a_token_with_another_signature_or_audience_is_refused() {
-    use jsonwebtoken::{EncodingKey, Header, encode};
-
+async fn a_token_with_a_tampered_signature_is_refused() {
     let app = app().await;
-    let (user, credential) = app.logged_in_user("ada@example.com").await;
+    let (_, credential) = app.logged_in_user("ada@example.com").await;
     let Credential((_, bearer)) = &credential;
     let token = bearer.trim_start_matches("Bearer ");
     let (payload, _) = token.rsplit_once('.').unwrap();
-    let tampered = format!("{payload}.{}", "A".repeat(43));
-    let app = &app;
-    let logout = |credential: Credential| async move {
-        app.send(Method::POST, "/logout", None, Some(&credential), &[])
-            .await
-            .status
-    };
-    assert_eq!(
-        logout(Credential::raw(&tampered)).await,
-        StatusCode::UNAUTHORIZED
+    let tampered = Credential::raw(&format!("{payload}.{}", "A".repeat(43)));
+    app.send(Method::POST, "/logout", None, Some(&tampered), &[])
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+    // The untampered token still works: only the signature made the difference. (Audience,
+    // algorithm and expiry: `only_an_hs256_token_for_this_audience_that_has_not_expired_is_accepted`.)
+    app.send(Method::POST, "/logout", None, Some(&credential), &[])
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+}
+{%- endif %}
+
+// ---------------------------------------------------------------------------------------------
+// The security claims of the login: each test fails if the claim does not hold.
+
+#[tokio::test]
+async fn a_wrong_password_does_not_tell_that_an_account_is_unverified_or_inactive() {
+    let app = app().await;
+    app.create_user("new@example.com", false, true).await;
+    app.create_user("gone@example.com", true, false).await;
+    let attempt = |email: &str| json!({ "email": email, "password": "not the password" });
+    let unknown = app.post("/login", attempt("nobody@example.com")).await;
+    unknown.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    for email in ["new@example.com", "gone@example.com"] {
+        let response = app.post("/login", attempt(email)).await;
+        response.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+        assert_eq!(response.body, unknown.body, "{email}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_email_costs_a_password_check_like_a_wrong_password() {
+    // Without the dummy hash, an unknown email would be refused after a database look-up alone,
+    // many times faster than a wrong password, which costs one Argon2 verification. The two are
+    // compared with each other, not with a fixed time, so a slow or busy machine does not matter.
+    let app = app_with_limits(limits(10_000, Duration::from_millis(1))).await;
+    app.create_user("ada@example.com", true, true).await;
+    let (mut wrong_password, mut unknown_email) = (Vec::new(), Vec::new());
+    for round in 0..9 {
+        let attempt = json!({ "email": "ada@example.com", "password": "not the password" });
+        let (response, took) = time(app.post("/login", attempt)).await;
+        response.assert_status(StatusCode::UNAUTHORIZED);
+        wrong_password.push(took);
+        let email = format!("nobody{round}@example.com");
+        let attempt = json!({ "email": email, "password": "not the password" });
+        let (response, took) = time(app.post("/login", attempt)).await;
+        response.assert_status(StatusCode::UNAUTHORIZED);
+        unknown_email.push(took);
+    }
+    let (wrong_password, unknown_email) = (median(wrong_password), median(unknown_email));
+    assert!(
+        unknown_email * 3 >= wrong_password,
+        "an unknown email was refused in {unknown_email:?} (median), a wrong password in \
+         {wrong_password:?}: unknown emails skip the password check"
     );
+}
+
+#[tokio::test]
+async fn a_credential_planted_before_login_is_not_the_one_after() {
+    let app = app().await;
+    // Someone plants their own valid credential, or a value of their choosing, in the victim's
+    // browser before the victim logs in (session fixation).
+    let (_, planted) = app.logged_in_user("mallory@example.com").await;
+    let chosen = Credential::raw("a-session-id-chosen-by-the-attacker");
+    app.create_user("ada@example.com", true, true).await;
+    let login = json!({ "email": "ada@example.com", "password": PASSWORD });
+    for before in [&planted, &chosen] {
+        let response = app
+            .send(
+                Method::POST,
+                "/login",
+                Some(login.clone()),
+                Some(before),
+                &[],
+            )
+            .await;
+        response.assert_status(StatusCode::CREATED);
+        let after = Credential::from_login(&response);
+        assert_ne!(
+            after.0.1, before.0.1,
+            "the login kept the planted credential"
+        );
+{%- if "current-user" in handlers %}
+        let me = app.get("/users/me", Some(&after)).await;
+        me.assert_status(StatusCode::OK);
+        assert_eq!(me.body["email"], "ada@example.com");
+{%- endif %}
+    }
+    // The planted credentials give no access to the victim's account.
+{%- if "current-user" in handlers %}
+    let still_mallory = app.get("/users/me", Some(&planted)).await;
+    still_mallory.assert_status(StatusCode::OK);
+    assert_eq!(still_mallory.body["email"], "mallory@example.com");
+{%- endif %}
+    app.send(Method::POST, "/logout", None, Some(&chosen), &[])
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+}
+
+#[tokio::test]
+async fn a_credential_works_until_its_stored_expiry_and_not_after() {
+    let app = app().await;
+    let (user, first) = app.logged_in_user("ada@example.com").await;
+    let second = app.login("ada@example.com", PASSWORD).await;
+    // Stored with the configured lifetime...
+    let lifetime = chrono::Duration::from_std(
+        {%- if backend == "session" %}SESSION_TTL{% else %}ACCESS_TOKEN_TTL{% endif -%}
+    ).expect("a lifetime");
+    let expiries = app.token_expiries(&user, CREDENTIAL).await;
+    assert_eq!(expiries.len(), 2);
+    for expiry in expiries {
+        let off = (expiry - (db::now() + lifetime)).num_seconds().abs();
+        assert!(
+            off <= 60,
+            "stored expiry {expiry} is {off} s off the lifetime"
+        );
+    }
+    // ...accepted just before it ends (time moved on: the expiry is 30 s from now)...
+    let soon = db::now() + chrono::Duration::seconds(30);
+    app.set_token_expiry(&user, CREDENTIAL, soon).await;
+    app.send(Method::POST, "/logout", None, Some(&first), &[])
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    // ...and refused just after{% if backend != "session" %}, although the token's own `exp` is still ahead{% endif %}.
+    let past = db::now() - chrono::Duration::seconds(1);
+    app.set_token_expiry(&user, CREDENTIAL, past).await;
+    app.send(Method::POST, "/logout", None, Some(&second), &[])
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+}
+
+#[tokio::test]
+async fn a_database_error_is_a_generic_500_that_reveals_nothing() {
+    let app = app().await;
+    app.state.db.close().await;
+    let attempt = json!({ "email": "ada@example.com", "password": PASSWORD });
+    let response = app.post("/login", attempt).await;
+    response.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    let text = response.body.to_string().to_lowercase();
+    for detail in ["sqlx", "pool", "closed", "select", "users", "sql"] {
+        assert!(
+            !text.contains(detail),
+            "the answer tells {detail:?}: {text}"
+        );
+    }
+}
+{%- if backend != "session" %}
+
+/// A token signed with the app's secret by `algorithm`, for `audience`, expiring at `exp` (Unix
+/// seconds), whose `jti` is stored: only the claim under test can make it fail.
+async fn signed_token(
+    app: &crate::support::TestApp,
+    user: &User,
+    algorithm: jsonwebtoken::Algorithm,
+    audience: &str,
+    exp: i64,
+) -> String {
+    let jti = app
+        .stored_token(user, CREDENTIAL, chrono::Duration::hours(1))
+        .await;
     let claims = json!({
         "sub": user.id,
-        "aud": "another-service",
-        "exp": chrono::Utc::now().timestamp() + 600,
-        "jti": "x",
+        "aud": audience,
+        "exp": exp,
+        "iat": chrono::Utc::now().timestamp(),
+        "jti": jti,
     });
-    let secret = app.state.config.secret.as_bytes();
-    let foreign = encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .unwrap();
+    let key = jsonwebtoken::EncodingKey::from_secret(app.state.config.secret.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims, &key).expect("a token")
+}
+
+#[tokio::test]
+async fn only_an_hs256_token_for_this_audience_that_has_not_expired_is_accepted() {
+    use jsonwebtoken::Algorithm;
+
+    let app = app().await;
+    let user = app.create_user("ada@example.com", true, true).await;
+    let in_ten_minutes = chrono::Utc::now().timestamp() + 600;
+    // Past the 60 s leeway that the validation allows for clock skew.
+    let two_minutes_ago = chrono::Utc::now().timestamp() - 120;
+    let logout = |token: String| {
+        let app = &app;
+        async move {
+            let credential = Credential::raw(&token);
+            app.send(Method::POST, "/logout", None, Some(&credential), &[])
+                .await
+                .status
+        }
+    };
+    let valid = signed_token(&app, &user, Algorithm::HS256, JWT_AUDIENCE, in_ten_minutes).await;
     assert_eq!(
-        logout(Credential::raw(&foreign)).await,
-        StatusCode::UNAUTHORIZED
+        logout(valid).await,
+        StatusCode::NO_CONTENT,
+        "the control token"
     );
-    assert_eq!(logout(credential).await, StatusCode::NO_CONTENT);
+    let cases = [
+        ("audience", Algorithm::HS256, "other", in_ten_minutes),
+        ("HS384", Algorithm::HS384, JWT_AUDIENCE, in_ten_minutes),
+        ("HS512", Algorithm::HS512, JWT_AUDIENCE, in_ten_minutes),
+        ("expired", Algorithm::HS256, JWT_AUDIENCE, two_minutes_ago),
+    ];
+    for (case, algorithm, audience, exp) in cases {
+        let token = signed_token(&app, &user, algorithm, audience, exp).await;
+        assert_eq!(logout(token).await, StatusCode::UNAUTHORIZED, "{case}");
+    }
+}
+{%- endif %}
+{%- if backend != "jwt" %}
+
+#[tokio::test]
+async fn the_csrf_layer_guards_post_put_patch_and_delete_on_your_own_routes_too() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use axum::{Router, middleware, routing::get};
+
+    let app = app().await;
+    let (_, credential) = app.logged_in_user("ada@example.com").await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let handler = {
+        let calls = calls.clone();
+        move || {
+            let calls = calls.clone();
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                StatusCode::NO_CONTENT
+            }
+        }
+    };
+    let own_routes = Router::new()
+        .route(
+            "/things",
+            get(handler.clone())
+                .post(handler.clone())
+                .put(handler.clone())
+                .patch(handler.clone())
+                .delete(handler),
+        )
+        // The line the generated `main.rs` has for your routes:
+        .route_layer(middleware::from_fn_with_state(app.state.clone(), csrf));
+    let writes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    let cross_site = [
+        [("origin", "https://evil.example")],
+        [("sec-fetch-site", "cross-site")],
+    ];
+    for method in &writes {
+        for headers in &cross_site {
+            app.send_to(
+                own_routes.clone(),
+                method.clone(),
+                "/things",
+                Some(&credential),
+                headers,
+            )
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "cross_site_request");
+        }
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "a refused request ran");
+    // Reading is not refused; writes from the app's own origin, or from a client that is not a
+    // browser (neither header), go through.
+    let read = app
+        .send_to(
+            own_routes.clone(),
+            Method::GET,
+            "/things",
+            Some(&credential),
+            &cross_site[0],
+        )
+        .await;
+    read.assert_status(StatusCode::NO_CONTENT);
+    for method in &writes {
+        let same_origin = [("origin", "http://localhost:3000")];
+        for headers in [&same_origin[..], &[]] {
+            app.send_to(
+                own_routes.clone(),
+                method.clone(),
+                "/things",
+                Some(&credential),
+                headers,
+            )
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+        }
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1 + 2 * writes.len());
+{%- if "current-user" in handlers %}
+
+    // The users routes: a cross-site PATCH changes nothing.
+    let change = json!({ "password": "a brand new password", "current_password": PASSWORD });
+    app.send(
+        Method::PATCH,
+        "/users/me",
+        Some(change),
+        Some(&credential),
+        &cross_site[0][..],
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "cross_site_request");
+    app.login("ada@example.com", PASSWORD).await;
+{%- endif %}
+{%- if "user-management" in handlers %}
+
+    // A cross-site PUT and DELETE of an admin change nothing either.
+    let admin = app.admin().await;
+    let member = app.create_user("member@example.com", true, true).await;
+    let role = app.role("support").await;
+    let assign = json!({ "user_id": member.id, "role_id": role.id });
+    app.send(
+        Method::PUT,
+        "/users/roles/assign",
+        Some(assign),
+        Some(&admin),
+        &cross_site[0][..],
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "cross_site_request");
+    let path = format!("/users/{}", member.id);
+    app.send(
+        Method::DELETE,
+        &path,
+        None,
+        Some(&admin),
+        &cross_site[1][..],
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "cross_site_request");
+    let kept = app.get(&path, Some(&admin)).await;
+    kept.assert_status(StatusCode::OK);
+    assert_eq!(kept.body["roles"], json!([]));
+{%- endif %}
 }
 {%- endif %}

@@ -612,3 +612,40 @@ async fn userinfo(State(inner): State<Shared>, headers: HeaderMap) -> (StatusCod
         userinfo => (StatusCode::OK, userinfo.to_string()),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The provider's HTTP client follows no redirect (test audit).
+
+#[tokio::test]
+async fn the_client_follows_no_redirect_of_a_token_endpoint() {
+    // A token endpoint that redirects (307 keeps the POST and its body) to the real one.
+    // Following it would let whoever controls a provider URL steer the server's requests
+    // anywhere, with the client secret (SSRF).
+    let provider = MockProvider::start().await;
+    provider.set_userinfo(person("42", "ada@example.com", true));
+    let target = provider.url("/token");
+    let redirecting = Router::new().route(
+        "/token",
+        post(move || async move { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, target)]) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port for the redirecting endpoint");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move { axum::serve(listener, redirecting).await });
+    let mut redirected = provider.config("redirected");
+    redirected.token_url = format!("http://{address}/token");
+    let providers = vec![redirected, provider.config("mock")];
+    let app = app_with_config(move |config| config.oauth2 = providers).await;
+
+    let started = start(&app, &provider, "redirected").await;
+    let code = consent(&provider, &started);
+    let query = format!("code={code}&state={}", started.state());
+    let response = callback(&app, "redirected", &query, Some(&started.cookie)).await;
+    response.assert_error(StatusCode::BAD_REQUEST, "token_exchange_failed");
+    assert_eq!(provider.token_requests(), 0, "the redirect was followed");
+    // The control: the same provider without the redirect logs in.
+    let control = log_in(&app, &provider).await;
+    control.assert_status(StatusCode::CREATED);
+    assert_eq!(provider.token_requests(), 1);
+}

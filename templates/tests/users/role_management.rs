@@ -323,7 +323,8 @@ async fn the_management_commands_create_roles_and_users_and_a_second_assign_role
         .expect_err("a taken name");
     let create_user = |email: &str, roles: &[&str]| UsersCommand::CreateUser {
         email: email.to_owned(),
-        password: PASSWORD.to_owned(),
+        password: Some(PASSWORD.to_owned()),
+        password_stdin: false,
         verified: true,
         inactive: false,
         roles: roles.iter().map(|role| (*role).to_owned()).collect(),

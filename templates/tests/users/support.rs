@@ -427,10 +427,11 @@ impl TestApp {
     }
 
     /// The token in the newest mail to `to` whose link goes to `path`; waits for the background
-    /// send for up to five seconds.
+    /// send, polling, for up to a minute (a loaded machine may take seconds; a pass returns at
+    /// once).
     pub async fn mailed_token(&self, to: &str, path: &str) -> String {
         let needle = format!("{path}?token=");
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let token = self
                 .state
@@ -503,4 +504,136 @@ impl TestApp {
             )));
         self.call(request).await
     }
+}
+// ---------------------------------------------------------------------------------------------
+// Helpers for the tests of the security claims: stored expiries, concurrent requests, the app's
+// own routes behind the users layers, and timing compared between two kinds of request.
+
+impl TestApp {
+    /// Sends a request to `router` instead of the users router: your own routes behind the
+    /// layers of the users module, for instance.
+    pub async fn send_to(
+        &self,
+        router: Router,
+        method: Method,
+        path: &str,
+        credential: Option<&Credential>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(Credential((name, value))) = credential {
+            request = request.header(name, value);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Body::empty()).expect("a valid request");
+        let response = router
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("a body").to_bytes();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Moves the expiry of every stored token of `purpose` of the user to `expires_at`, as if
+    /// time had passed.
+    pub async fn set_token_expiry(
+        &self,
+        user: &User,
+        purpose: Purpose,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let sql = {% filter sql(db=db) %}"UPDATE user_tokens SET expires_at = $1 WHERE user_id = $2 AND purpose = $3"{% endfilter %};
+        sqlx::query(sql)
+            .bind(expires_at)
+            .bind(user.id)
+            .bind(purpose.as_str())
+            .execute(&self.state.db)
+            .await
+            .expect("tokens updated");
+    }
+
+    /// The expiries of the user's stored tokens of `purpose`.
+    pub async fn token_expiries(
+        &self,
+        user: &User,
+        purpose: Purpose,
+    ) -> Vec<chrono::DateTime<chrono::Utc>> {
+        let sql = {% filter sql(db=db) %}"SELECT expires_at FROM user_tokens WHERE user_id = $1 AND purpose = $2"{% endfilter %};
+        sqlx::query_scalar(sql)
+            .bind(user.id)
+            .bind(purpose.as_str())
+            .fetch_all(&self.state.db)
+            .await
+            .expect("token expiries")
+    }
+
+    /// Waits until `count` mails went to `to` (the background sends), for up to a minute.
+    pub async fn wait_for_mails(&self, to: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.mails_to(to) < count {
+            assert!(
+                Instant::now() < deadline,
+                "{} mails to {to} after a minute, expected {count}",
+                self.mails_to(to)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl TestApp {
+    /// Takes a lock that keeps every other connection from writing to `user_tokens` (reads go
+    /// on), until [`TokenWriteLock::release`].
+    pub async fn lock_token_writes(&self) -> TokenWriteLock {
+        let mut connection = self.state.db.acquire().await.expect("a connection");
+{%- if db == "sqlite" %}
+        let statements = ["BEGIN IMMEDIATE"];
+{%- elif db == "postgres" %}
+        let statements = ["BEGIN", "LOCK TABLE user_tokens IN EXCLUSIVE MODE"];
+{%- else %}
+        let statements = ["LOCK TABLES user_tokens WRITE"];
+{%- endif %}
+        for statement in statements {
+            sqlx::query(statement)
+                .execute(&mut *connection)
+                .await
+                .expect("a write lock");
+        }
+        TokenWriteLock(connection)
+    }
+}
+
+/// A connection that keeps `user_tokens` locked against writes.
+pub struct TokenWriteLock(sqlx::pool::PoolConnection<{% if db == "sqlite" %}sqlx::Sqlite{% elif db == "postgres" %}sqlx::Postgres{% else %}sqlx::MySql{% endif %}>);
+
+impl TokenWriteLock {
+    /// Lets the waiting writers go on.
+    pub async fn release(mut self) {
+        let statement = {% if db == "mysql" %}"UNLOCK TABLES"{% else %}"ROLLBACK"{% endif %};
+        sqlx::query(statement)
+            .execute(&mut *self.0)
+            .await
+            .expect("the lock released");
+    }
+}
+
+/// How long `request` takes to be answered.
+pub async fn time<T>(request: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let answer = request.await;
+    (answer, started.elapsed())
+}
+
+/// The median of some durations.
+pub fn median(mut samples: Vec<Duration>) -> Duration {
+    assert!(!samples.is_empty(), "no samples");
+    samples.sort();
+    samples[samples.len() / 2]
 }

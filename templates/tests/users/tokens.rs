@@ -1,0 +1,229 @@
+//! The links mailed by {% if "verify" in handlers %}`POST /verify/resend`{% if "password-reset" in handlers %} and {% endif %}{% endif %}{% if "password-reset" in handlers %}`POST /forgot-password`{% endif %}: their lifetime, single use under a race,
+//! only the newest one working, and answers that tell nothing about which addresses have accounts.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use {{ crate_name }}::{{ module }}::{
+    config::{ {%- if "password-reset" in handlers %}RESET_TOKEN_TTL, {% endif %}RateLimits{% if "verify" in handlers %}, VERIFY_TOKEN_TTL{% endif %}},
+    db,
+    model::User,
+    tokens::Purpose,
+};
+
+use crate::support::{TestApp, app, app_with_limits, median, time};
+
+/// A kind of mailed link.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    /// The route that mails it.
+    ask: &'static str,
+    /// The path of the link, and the route that takes the token.
+    path: &'static str,
+    purpose: Purpose,
+    lifetime: Duration,
+    /// Whether the account it is mailed to is verified (a verification link goes only to
+    /// unverified accounts).
+    verified: bool,
+}
+
+impl Link {
+    /// The body that uses `token`.
+    fn body(&self, token: &str) -> Value {
+        match self.purpose {
+            Purpose::Reset => json!({ "token": token, "password": "a brand new password" }),
+            _ => json!({ "token": token }),
+        }
+    }
+
+    /// Creates the account `email` and asks for a link to it.
+    async fn account_and_ask(&self, app: &TestApp, email: &str) -> User {
+        let user = app.create_user(email, self.verified, true).await;
+        self.ask(app, email).await;
+        user
+    }
+
+    /// Asks for a link to `email`: always 202.
+    async fn ask(&self, app: &TestApp, email: &str) {
+        app.post(self.ask, json!({ "email": email }))
+            .await
+            .assert_status(StatusCode::ACCEPTED);
+    }
+
+    /// Uses `token`: the status.
+    async fn redeem(&self, app: &TestApp, token: &str) -> StatusCode {
+        app.post(self.path, self.body(token)).await.status
+    }
+}
+{%- if "verify" in handlers %}
+
+/// The link of the verification mail.
+const VERIFY: Link = Link {
+    ask: "/verify/resend",
+    path: "/verify",
+    purpose: Purpose::Verify,
+    lifetime: VERIFY_TOKEN_TTL,
+    verified: false,
+};
+{%- endif %}
+{%- if "password-reset" in handlers %}
+
+/// The link of the password-reset mail.
+const RESET: Link = Link {
+    ask: "/forgot-password",
+    path: "/reset-password",
+    purpose: Purpose::Reset,
+    lifetime: RESET_TOKEN_TTL,
+    verified: true,
+};
+{%- endif %}
+
+/// Every kind of link the installed handlers mail.
+fn links() -> Vec<Link> {
+    vec![{% if "verify" in handlers %}VERIFY{% endif %}{% if "verify" in handlers and "password-reset" in handlers %}, {% endif %}{% if "password-reset" in handlers %}RESET{% endif %}]
+}
+
+#[tokio::test]
+async fn a_link_works_until_its_lifetime_ends_and_not_after() {
+    for link in links() {
+        let app = app().await;
+        let user = link.account_and_ask(&app, "ada@example.com").await;
+        let token = app.mailed_token("ada@example.com", link.path).await;
+        // Stored with the configured lifetime...
+        let lifetime = chrono::Duration::from_std(link.lifetime).expect("a lifetime");
+        let expiries = app.token_expiries(&user, link.purpose).await;
+        assert_eq!(expiries.len(), 1, "{link:?}");
+        let off = (expiries[0] - (db::now() + lifetime)).num_seconds().abs();
+        assert!(
+            off <= 60,
+            "{link:?}: the stored expiry is {off} s off the lifetime"
+        );
+        // ...refused just after it ended (time moved on: the expiry is a second ago)...
+        let past = db::now() - chrono::Duration::seconds(1);
+        app.set_token_expiry(&user, link.purpose, past).await;
+        assert_eq!(
+            link.redeem(&app, &token).await,
+            StatusCode::BAD_REQUEST,
+            "{link:?}"
+        );
+        // ...and a new link accepted just before its end (30 s left).
+        link.ask(&app, "ada@example.com").await;
+        app.wait_for_mails("ada@example.com", 2).await;
+        let token = app.mailed_token("ada@example.com", link.path).await;
+        let soon = db::now() + chrono::Duration::seconds(30);
+        app.set_token_expiry(&user, link.purpose, soon).await;
+        assert_eq!(link.redeem(&app, &token).await, StatusCode::OK, "{link:?}");
+    }
+}
+
+#[tokio::test]
+async fn of_two_concurrent_uses_of_one_link_exactly_one_succeeds() {
+    for link in links() {
+        let app = app().await;
+        link.account_and_ask(&app, "ada@example.com").await;
+        let token = app.mailed_token("ada@example.com", link.path).await;
+        let (first, second) = tokio::join!(link.redeem(&app, &token), link.redeem(&app, &token));
+        let mut statuses = [first, second];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::BAD_REQUEST],
+            "{link:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_the_newest_link_works() {
+    for link in links() {
+        let app = app().await;
+        link.account_and_ask(&app, "ada@example.com").await;
+        let older = app.mailed_token("ada@example.com", link.path).await;
+        link.ask(&app, "ada@example.com").await;
+        app.wait_for_mails("ada@example.com", 2).await;
+        let newest = app.mailed_token("ada@example.com", link.path).await;
+        assert_ne!(older, newest);
+        assert_eq!(
+            link.redeem(&app, &older).await,
+            StatusCode::BAD_REQUEST,
+            "{link:?}"
+        );
+        assert_eq!(link.redeem(&app, &newest).await, StatusCode::OK, "{link:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_address_or_an_account_the_link_is_not_for_gets_no_mail() {
+    for link in links() {
+        let app = app().await;
+        link.ask(&app, "nobody@example.com").await;
+        // Verified already (verification link), or deactivated (reset link).
+        let active = link.purpose != Purpose::Reset;
+        app.create_user("other@example.com", true, active).await;
+        link.ask(&app, "other@example.com").await;
+        // The control: a mail asked for afterwards has arrived, so the background sends had time
+        // to run.
+        link.account_and_ask(&app, "ada@example.com").await;
+        app.wait_for_mails("ada@example.com", 1).await;
+        assert_eq!(app.mails_to("nobody@example.com"), 0, "{link:?}");
+        assert_eq!(app.mails_to("other@example.com"), 0, "{link:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_answer_does_not_wait_for_the_token_to_be_written() {
+    // While another connection keeps the token table locked, an address with an account is
+    // still answered: its token is written (and mailed) in the background once the lock is gone.
+    for link in links() {
+        let app = app().await;
+        app.create_user("ada@example.com", link.verified, true)
+            .await;
+        let lock = app.lock_token_writes().await;
+        // A generous bound, only so that a request that waits for the lock fails the test
+        // instead of hanging it.
+        let answered =
+            tokio::time::timeout(Duration::from_secs(30), link.ask(&app, "ada@example.com")).await;
+        assert_eq!(
+            app.mails_to("ada@example.com"),
+            0,
+            "{link:?}: mailed before the lock went"
+        );
+        lock.release().await;
+        assert!(
+            answered.is_ok(),
+            "{link:?}: the answer waited for the token's write"
+        );
+        app.wait_for_mails("ada@example.com", 1).await;
+    }
+}
+
+#[tokio::test]
+async fn an_address_with_an_account_is_answered_as_fast_as_one_without() {
+    // The token and the mail are made in the background, so both answers do the same work before
+    // they are sent. Without that, the address with an account would wait for the database writes
+    // of its token. The medians are compared with each other, so the machine's speed does not
+    // matter; each round waits for the mail, so that background work does not slow the next one.
+    const ROUNDS: usize = 15;
+    for link in links() {
+        let app = app_with_limits(RateLimits::off()).await;
+        app.create_user("ada@example.com", link.verified, true)
+            .await;
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let ((), took) = time(link.ask(&app, "ada@example.com")).await;
+            known.push(took);
+            app.wait_for_mails("ada@example.com", round + 1).await;
+            let nobody = format!("nobody{round}@example.com");
+            let ((), took) = time(link.ask(&app, &nobody)).await;
+            unknown.push(took);
+        }
+        let (known, unknown) = (median(known), median(unknown));
+        assert!(
+            known <= unknown * 3,
+            "{link:?}: an address with an account was answered in {known:?} (median), one \
+             without in {unknown:?}"
+        );
+    }
+}
