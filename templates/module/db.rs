@@ -733,12 +733,11 @@ pub async fn take_email_change(
 {%- if db == "mysql" %}
     // MySQL has no `DELETE ... RETURNING`: read, then delete, and count the change as taken only
     // if this request's delete removed the row.
-    let change: Option<EmailChange> = sqlx::query_as(
-        "SELECT user_id, email, expires_at FROM email_changes WHERE token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await?;
+    let sql = "SELECT user_id, email, expires_at FROM email_changes WHERE token_hash = $1";
+    let change: Option<EmailChange> = sqlx::query_as(sql)
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await?;
     let Some(change) = change else {
         return Ok(None);
     };
