@@ -16,6 +16,7 @@ use crate::{{ module }}::{
     db,
     error::{ApiError, Json, Path},
     model::{Page, User},
+    tokens::Purpose,
 };
 
 use super::{valid_email, valid_password};
@@ -84,7 +85,7 @@ async fn get_user(
 /// Changes a user's email, password or flags: 200 with the user; 404 for an unknown id; 409 when
 /// the email is taken or when the change would deactivate the last active admin; 422 for a bad
 /// email or password. Deactivating the user or changing their password revokes every session and
-/// token they hold. Unlike `PATCH /users/me`, a new email keeps the verification status unless
+/// token they hold; a new password or email deletes their outstanding reset links. Unlike `PATCH /users/me`, a new email keeps the verification status unless
 /// `is_verified` is given too, and no mail is sent.
 async fn update_user(
     State(state): State<UsersState>,
@@ -100,6 +101,7 @@ async fn update_user(
         None => None,
     };
     let revoke = password_hash.is_some() || request.is_active == Some(false);
+    let drop_reset_links = password_hash.is_some() || email.is_some();
     // Only the fields given are written, so a change made to the user meanwhile (by the user or
     // another admin) survives; and not at all if it would leave no active admin.
     let changes = db::UserChanges {
@@ -115,6 +117,10 @@ async fn update_user(
     }
     if revoke {
         backend::revoke_all(&state, id, None).await?;
+    }
+    if drop_reset_links {
+        // A reset link mailed before must not undo the new password, nor reach the old address.
+        db::delete_user_tokens(&state.db, id, &[Purpose::Reset], None).await?;
     }
     let mut user = find_user(&state, id).await?;
     db::load_roles(&state.db, &mut user).await?;

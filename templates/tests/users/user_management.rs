@@ -1,6 +1,6 @@
 //! `GET /users` and `GET`, `PATCH` and `DELETE /users/{id}`.
 
-use {{ crate_name }}::{{ module }}::{self, db};
+use {{ crate_name }}::{{ module }}::{self, db, tokens::Purpose};
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -214,10 +214,12 @@ async fn a_deactivated_users_session_stops_working_and_their_login_is_403() {
 }
 
 #[tokio::test]
-async fn a_new_password_set_by_an_admin_ends_the_users_sessions() {
+async fn a_new_password_set_by_an_admin_ends_the_users_sessions_and_reset_links() {
     let app = app().await;
     let admin = app.admin().await;
     let (user, credential) = app.logged_in_user("bob@example.com").await;
+    app.stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
     let path = format!("/users/{}", user.id);
     app.patch_as(&path, json!({ "password": "a brand new password" }), &admin)
         .await
@@ -229,6 +231,12 @@ async fn a_new_password_set_by_an_admin_ends_the_users_sessions() {
     app.get("/users", Some(&admin))
         .await
         .assert_status(StatusCode::OK);
+    let resets: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM user_tokens WHERE purpose = 'reset'")
+            .fetch_one(&app.state.db)
+            .await
+            .expect("a count");
+    assert_eq!(resets, 0, "a reset link outlived the new password");
 }
 
 #[tokio::test]
