@@ -788,7 +788,7 @@ pub struct UserChanges<'a> {
 }
 
 /// What [`update_user_fields`] did.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserUpdate {
     /// The fields were written.
     Updated,
@@ -822,15 +822,29 @@ pub async fn update_user_fields(
         query.push(", is_verified = ").push_bind(is_verified);
     }
     query.push(" WHERE id = ").push_bind(user_id);
-    let updated = query.build().execute(&mut *transaction).await?;
-    if updated.rows_affected() == 0 {
-        return Ok(UserUpdate::NotFound);
+    let updated = match query.build().execute(&mut *transaction).await {
+        Ok(updated) => updated,
+        // Such as the unique index refusing the email: roll back before answering.
+        Err(error) => {
+            transaction.rollback().await?;
+            return Err(error.into());
+        }
+    };
+    let outcome = if updated.rows_affected() == 0 {
+        UserUpdate::NotFound
+    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
+        UserUpdate::LastAdmin
+    } else {
+        UserUpdate::Updated
+    };
+    if outcome == UserUpdate::Updated {
+        transaction.commit().await?;
+        return Ok(outcome);
     }
-    if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
-        return Ok(UserUpdate::LastAdmin);
-    }
-    transaction.commit().await?;
-    Ok(UserUpdate::Updated)
+    // Rolled back at once rather than when the connection is next used: an open transaction
+    // would hold its locks meanwhile.
+    transaction.rollback().await?;
+    Ok(outcome)
 }
 
 /// What [`delete_user_keeping_an_admin`] did.
@@ -855,14 +869,19 @@ pub async fn delete_user_keeping_an_admin(
         .bind(user_id)
         .execute(&mut *transaction)
         .await?;
-    if deleted.rows_affected() == 0 {
-        return Ok(UserDeletion::NotFound);
+    let outcome = if deleted.rows_affected() == 0 {
+        UserDeletion::NotFound
+    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
+        UserDeletion::LastAdmin
+    } else {
+        UserDeletion::Deleted
+    };
+    if outcome == UserDeletion::Deleted {
+        transaction.commit().await?;
+        return Ok(outcome);
     }
-    if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
-        return Ok(UserDeletion::LastAdmin);
-    }
-    transaction.commit().await?;
-    Ok(UserDeletion::Deleted)
+    transaction.rollback().await?;
+    Ok(outcome)
 }
 {%- endif %}
 {%- if "role-management" in handlers %}
@@ -891,14 +910,19 @@ pub async fn revoke_role_keeping_an_admin(
         .bind(role_id)
         .execute(&mut *transaction)
         .await?;
-    if deleted.rows_affected() == 0 {
-        return Ok(Revocation::NotHeld);
+    let outcome = if deleted.rows_affected() == 0 {
+        Revocation::NotHeld
+    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
+        Revocation::LastAdmin
+    } else {
+        Revocation::Revoked
+    };
+    if outcome == Revocation::Revoked {
+        transaction.commit().await?;
+        return Ok(outcome);
     }
-    if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
-        return Ok(Revocation::LastAdmin);
-    }
-    transaction.commit().await?;
-    Ok(Revocation::Revoked)
+    transaction.rollback().await?;
+    Ok(outcome)
 }
 
 /// Starts a change that could remove the last active admin: a write to the `admin` role's row
