@@ -143,6 +143,17 @@ async fn update_me(
             "The current password is wrong.",
         ));
     }
+{%- if "verify" in handlers %}
+    // A taken address is refused before anything is written (the unique index decides again when
+    // the link is used).
+    let taken = match new_email {
+        Some(email) => db::find_user_by_email(&state.db, email).await?.is_some(),
+        None => false,
+    };
+    if taken {
+        return Err(db::WriteError::EmailTaken.into());
+    }
+{%- endif %}
     // Only the columns that change are written: an admin who deactivated the account while this
     // request ran is not overruled by the copy of the user read at its start.
     if let Some(password) = request.password {
@@ -163,15 +174,12 @@ async fn update_me(
 {%- if "verify" in handlers %}
 
 /// Stores a pending change to `email` and mails its link there, and a notice to the current
-/// address: 409 when another account has `email`.
+/// address.
 async fn request_email_change(
     state: &UsersState,
     user: &User,
     email: &str,
 ) -> Result<(), ApiError> {
-    if db::find_user_by_email(&state.db, email).await?.is_some() {
-        return Err(db::WriteError::EmailTaken.into());
-    }
     let (token, token_hash) = tokens::generate();
     // One pending change per user: this replaces an older one, whose link stops working.
     db::store_email_change(

@@ -153,10 +153,16 @@ async fn a_taken_email_is_409_and_a_bad_one_422() {
     let app = app().await;
     app.create_user("taken@example.com", true, true).await;
     let (_, credential) = app.logged_in_user("ada@example.com").await;
-    let taken = json!({ "email": "TAKEN@example.com", "current_password": PASSWORD });
+    let taken = json!({
+        "email": "TAKEN@example.com",
+        "password": "a new password",
+        "current_password": PASSWORD
+    });
     app.patch_as("/users/me", taken, &credential)
         .await
         .assert_error(StatusCode::CONFLICT, "email_taken");
+    // Nothing was written: the password stays.
+    app.login("ada@example.com", PASSWORD).await;
     let bad = json!({ "email": "not an email", "current_password": PASSWORD });
     app.patch_as("/users/me", bad, &credential)
         .await
