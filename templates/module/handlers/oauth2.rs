@@ -202,7 +202,7 @@ async fn find_or_create_user(
     if !info.email_verified {
         return Err(ApiError::bad_request(
             "email_not_verified",
-            "The provider has not verified this email address; verify it there, or register              with a password.",
+            "The provider has not verified this email address; verify it there first.",
         ));
     }
     let user = match db::find_user_by_email(&state.db, email).await? {
