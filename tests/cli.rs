@@ -380,24 +380,24 @@ fn init_writes_the_module_migration_env_gitignore_lib_and_record() {
         HELLO_WORLD,
         "app mode replaces the hello world"
     );
-    let migrations: Vec<String> = std::fs::read_dir(pkg.path("migrations"))
+    let mut migrations: Vec<String> = std::fs::read_dir(pkg.path("migrations"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(migrations.len(), 2, "{migrations:?}");
-    assert!(
-        migrations
-            .iter()
-            .any(|m| m.ends_with("_canonical_email.sql")),
-        "{migrations:?}"
-    );
-    let m = migrations
-        .iter()
-        .find(|m| m.ends_with("_users.sql"))
-        .expect("the users migration");
+    migrations.sort();
+    // The users, the canonical emails, then current-user's pending email changes (0.2.0), in
+    // that order.
+    assert_eq!(migrations.len(), 3, "{migrations:?}");
+    assert!(migrations[1].ends_with("_canonical_email.sql"), "{migrations:?}");
+    assert!(migrations[2].ends_with("_email_changes.sql"), "{migrations:?}");
+    let m = &migrations[0];
     assert!(
         m.len() == "20260101000000_users.sql".len() && m.ends_with("_users.sql"),
         "{m}"
+    );
+    assert!(
+        migrations[1].ends_with("_email_changes.sql"),
+        "{migrations:?}"
     );
 
     let env = pkg.read(".env");

@@ -45,7 +45,9 @@ pub enum UsersCommand {
 {%- endif %}
     },
 {%- if "role-management" in handlers %}
-    /// Creates a role.
+    /// Creates a role. The `admin` role exists from the start.
+    ///
+    /// A role that exists already (in any letter case) is kept: the command says so and succeeds.
     CreateRole {
         /// The name: ASCII letters, digits, `-`, `_`, `.` or `:`.
         #[arg(long)]
@@ -133,10 +135,15 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
             let name = valid_role_name(&name).map_err(|error| error.detail.to_string())?;
             let description = valid_description(description.as_deref())
                 .map_err(|error| error.detail.to_string())?;
-            let role = db::create_role(&state.db, name, description)
-                .await
-                .map_err(|error| super::ApiError::from(error).detail.to_string())?;
-            Ok(format!("created role {} ({})", role.name, role.id))
+            // Like `assign-role`, creating a role that exists (such as `admin`, which the
+            // migrations create) is no error: the command says so and changes nothing.
+            match db::create_role(&state.db, name, description).await {
+                Ok(role) => Ok(format!("created role {} ({})", role.name, role.id)),
+                Err(db::RoleWriteError::NameTaken) => {
+                    Ok(format!("the role {name} exists already; nothing changed"))
+                }
+                Err(error) => Err(super::ApiError::from(error).detail.to_string()),
+            }
         }
         UsersCommand::AssignRole { email, role } => {
             let user = db::find_user_by_email(&state.db, &email)

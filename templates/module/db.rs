@@ -615,4 +615,362 @@ pub async fn revoke_role(pool: &Pool, user_id: Uuid, role_id: Uuid) -> Result<bo
     Ok(deleted.rows_affected() > 0)
 }
 {%- endif %}
+
+// ---------------------------------------------------------------------------------------------
+// Writing only what changes, and taking an account back from whoever held it before its owner.
+
+/// Sets the password hash and nothing else, so that a change made meanwhile by someone else (an
+/// admin deactivating the account, say) is not undone by writing back an older copy of the row.
+pub async fn set_password_hash(
+    pool: &Pool,
+    user_id: Uuid,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(password_hash)
+        .bind(now())
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Marks the email address verified. Whether this call did it: `false` when it was verified
+/// already (or the user is gone), so of two requests racing only one sees the change.
+pub async fn mark_verified(pool: &Pool, user_id: Uuid) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE users SET is_verified = TRUE, updated_at = $1 WHERE id = $2 AND NOT is_verified",
+    )
+    .bind(now())
+    .bind(user_id)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Deletes every token of the user, whatever its purpose: sessions or access tokens, and the
+/// links of verification, reset and email-change mails.
+pub async fn delete_all_tokens(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM user_tokens WHERE user_id = $1")
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// What to do when someone proves they own an account's email address (a verification or reset
+/// link, or a provider that verified the address): whoever held the account before may have
+/// registered it in the owner's name, so everything they could still use is taken away. Every
+/// token of the user goes (sessions, access tokens, mail links){% if "current-user" in handlers %}, a pending email change{% endif %}{% if "oauth2" in handlers %} and every linked
+/// provider account (link the provider again after this, if it is the one that proved the
+/// address){% endif %}.
+pub async fn drop_unproven_access(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
+    delete_all_tokens(pool, user_id).await?;
+{%- if "current-user" in handlers %}
+    sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+{%- endif %}
+{%- if "oauth2" in handlers %}
+    sqlx::query("DELETE FROM oauth_accounts WHERE user_id = $1")
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+{%- endif %}
+    Ok(())
+}
+{%- if "current-user" in handlers %}
+
+/// A change of email address waiting for the link mailed to the new address.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct EmailChange {
+    /// Whose address changes.
+    pub user_id: Uuid,
+    /// The new address: the link's token is bound to it.
+    pub email: String,
+    /// Until when the link works.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stores a pending email change with the hash of its link's token. A user has at most one: a new
+/// change replaces the older one, whose link stops working.
+pub async fn store_email_change(
+    pool: &Pool,
+    user_id: Uuid,
+    email: &str,
+    token_hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+{%- if db == "mysql" %}
+    let sql = "INSERT INTO email_changes (user_id, email, token_hash, expires_at, created_at) \
+               VALUES ($1, $2, $3, $4, $5) \
+               ON DUPLICATE KEY UPDATE email = VALUES(email), token_hash = VALUES(token_hash), \
+               expires_at = VALUES(expires_at), created_at = VALUES(created_at)";
+{%- else %}
+    let sql = "INSERT INTO email_changes (user_id, email, token_hash, expires_at, created_at) \
+               VALUES ($1, $2, $3, $4, $5) \
+               ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, \
+               token_hash = excluded.token_hash, expires_at = excluded.expires_at, \
+               created_at = excluded.created_at";
+{%- endif %}
+    sqlx::query(sql)
+        .bind(user_id)
+        .bind(email)
+        .bind(token_hash)
+        .bind(expires_at)
+        .bind(now())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The address the user is changing to, while its link has not expired.
+pub async fn pending_email(pool: &Pool, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT email FROM email_changes WHERE user_id = $1 AND expires_at > $2")
+        .bind(user_id)
+        .bind(now())
+        .fetch_optional(pool)
+        .await
+}
+
+/// Deletes the pending change whose link has this token hash and returns it, if it existed and
+/// has not expired. Of two requests racing with the same link only one gets it.
+pub async fn take_email_change(
+    pool: &Pool,
+    token_hash: &str,
+) -> Result<Option<EmailChange>, sqlx::Error> {
+{%- if db == "mysql" %}
+    // MySQL has no `DELETE ... RETURNING`: read, then delete, and count the change as taken only
+    // if this request's delete removed the row.
+    let sql = "SELECT user_id, email, expires_at FROM email_changes WHERE token_hash = $1";
+    let change: Option<EmailChange> = sqlx::query_as(sql)
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await?;
+    let Some(change) = change else {
+        return Ok(None);
+    };
+    let deleted = sqlx::query("DELETE FROM email_changes WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+    let change = Some(change).filter(|_| deleted.rows_affected() == 1);
+{%- else %}
+    let change: Option<EmailChange> = sqlx::query_as(
+        "DELETE FROM email_changes WHERE token_hash = $1 RETURNING user_id, email, expires_at",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?;
+{%- endif %}
+    Ok(change.filter(|change| change.expires_at > now()))
+}
+
+/// Switches an active user's address to `email` and marks it verified (its owner used the link
+/// mailed to it). `Ok(false)` when the user is gone or inactive; `EmailTaken` when another
+/// account took the address meanwhile (the unique index decides).
+pub async fn switch_email(pool: &Pool, user_id: Uuid, email: &str) -> Result<bool, WriteError> {
+    let updated = sqlx::query(
+        "UPDATE users SET email = $1, is_verified = TRUE, updated_at = $2 WHERE id = $3 AND is_active",
+    )
+    .bind(email)
+    .bind(now())
+    .bind(user_id)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+{%- endif %}
+{%- if "user-management" in handlers %}
+
+/// The fields of a user that `PATCH /users/{id}` changes; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct UserChanges<'a> {
+    /// A new email address.
+    pub email: Option<&'a str>,
+    /// A new password hash.
+    pub password_hash: Option<String>,
+    /// Activates or deactivates the account.
+    pub is_active: Option<bool>,
+    /// Whether the email address counts as verified.
+    pub is_verified: Option<bool>,
+}
+
+/// What [`update_user_fields`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserUpdate {
+    /// The fields were written.
+    Updated,
+    /// There is no user with this id.
+    NotFound,
+    /// Nothing was written: the change would have left no active admin.
+    LastAdmin,
+}
+
+/// Writes exactly the fields given (and `updated_at`), nothing from an older copy of the row, in
+/// one transaction that refuses to deactivate the last active admin.
+pub async fn update_user_fields(
+    pool: &Pool,
+    user_id: Uuid,
+    changes: &UserChanges<'_>,
+) -> Result<UserUpdate, WriteError> {
+    let mut transaction = pool.begin().await?;
+    let admins_before = lock_and_count_admins(&mut transaction).await?;
+    let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE users SET updated_at = ");
+    query.push_bind(now());
+    if let Some(email) = changes.email {
+        query.push(", email = ").push_bind(email);
+    }
+    if let Some(password_hash) = &changes.password_hash {
+        query.push(", password_hash = ").push_bind(password_hash);
+    }
+    if let Some(is_active) = changes.is_active {
+        query.push(", is_active = ").push_bind(is_active);
+    }
+    if let Some(is_verified) = changes.is_verified {
+        query.push(", is_verified = ").push_bind(is_verified);
+    }
+    query.push(" WHERE id = ").push_bind(user_id);
+    let updated = match query.build().execute(&mut *transaction).await {
+        Ok(updated) => updated,
+        // Such as the unique index refusing the email: roll back before answering.
+        Err(error) => {
+            transaction.rollback().await?;
+            return Err(error.into());
+        }
+    };
+    let outcome = if updated.rows_affected() == 0 {
+        UserUpdate::NotFound
+    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
+        UserUpdate::LastAdmin
+    } else {
+        UserUpdate::Updated
+    };
+    if outcome == UserUpdate::Updated {
+        transaction.commit().await?;
+        return Ok(outcome);
+    }
+    // Rolled back at once rather than when the connection is next used: an open transaction
+    // would hold its locks meanwhile.
+    transaction.rollback().await?;
+    Ok(outcome)
+}
+
+/// What [`delete_user_keeping_an_admin`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserDeletion {
+    /// The user is gone, with their tokens and role links.
+    Deleted,
+    /// There is no user with this id.
+    NotFound,
+    /// Nothing was deleted: the user is the last active admin.
+    LastAdmin,
+}
+
+/// Deletes a user unless they are the last active admin, in one transaction.
+pub async fn delete_user_keeping_an_admin(
+    pool: &Pool,
+    user_id: Uuid,
+) -> Result<UserDeletion, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let admins_before = lock_and_count_admins(&mut transaction).await?;
+    let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut *transaction)
+        .await?;
+    let outcome = if deleted.rows_affected() == 0 {
+        UserDeletion::NotFound
+    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
+        UserDeletion::LastAdmin
+    } else {
+        UserDeletion::Deleted
+    };
+    if outcome == UserDeletion::Deleted {
+        transaction.commit().await?;
+        return Ok(outcome);
+    }
+    transaction.rollback().await?;
+    Ok(outcome)
+}
+{%- endif %}
+{%- if "role-management" in handlers %}
+
+/// What [`revoke_role_keeping_an_admin`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// The user no longer has the role.
+    Revoked,
+    /// The user did not have the role.
+    NotHeld,
+    /// Nothing changed: the user is the last active admin.
+    LastAdmin,
+}
+
+/// Takes the role from the user unless that leaves no active admin, in one transaction.
+pub async fn revoke_role_keeping_an_admin(
+    pool: &Pool,
+    user_id: Uuid,
+    role_id: Uuid,
+) -> Result<Revocation, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let admins_before = lock_and_count_admins(&mut transaction).await?;
+    let deleted = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
+        .bind(user_id)
+        .bind(role_id)
+        .execute(&mut *transaction)
+        .await?;
+    let outcome = if deleted.rows_affected() == 0 {
+        Revocation::NotHeld
+    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
+        Revocation::LastAdmin
+    } else {
+        Revocation::Revoked
+    };
+    if outcome == Revocation::Revoked {
+        transaction.commit().await?;
+        return Ok(outcome);
+    }
+    transaction.rollback().await?;
+    Ok(outcome)
+}
+
+/// Starts a change that could remove the last active admin: a write to the `admin` role's row
+/// that changes nothing, but makes every such change wait for the one before it to commit (a row
+/// lock in PostgreSQL and MySQL, the database's write lock in SQLite). Two admins revoking each
+/// other at the same moment then run one after the other, and the second sees that it would leave
+/// no admin. Returns how many active admins there are.
+async fn lock_and_count_admins(
+    transaction: &mut sqlx::Transaction<'_, Db>,
+) -> Result<i64, sqlx::Error> {
+{%- if db == "postgres" %}
+    let sql = "UPDATE roles SET name = name WHERE lower(name) = lower($1)";
+{%- else %}
+    // The column's collation ignores case, as the role guards do.
+    let sql = "UPDATE roles SET name = name WHERE name = $1";
+{%- endif %}
+    sqlx::query(sql)
+        .bind(super::config::ADMIN_ROLE)
+        .execute(&mut **transaction)
+        .await?;
+    count_admins(transaction).await
+}
+
+/// How many active users hold the `admin` role.
+async fn count_admins(transaction: &mut sqlx::Transaction<'_, Db>) -> Result<i64, sqlx::Error> {
+{%- if db == "postgres" %}
+    let sql = "SELECT COUNT(*) FROM users JOIN user_roles ON user_roles.user_id = users.id \
+               JOIN roles ON roles.id = user_roles.role_id \
+               WHERE users.is_active AND lower(roles.name) = lower($1)";
+{%- else %}
+    let sql = "SELECT COUNT(*) FROM users JOIN user_roles ON user_roles.user_id = users.id \
+               JOIN roles ON roles.id = user_roles.role_id \
+               WHERE users.is_active AND roles.name = $1";
+{%- endif %}
+    sqlx::query_scalar(sql)
+        .bind(super::config::ADMIN_ROLE)
+        .fetch_one(&mut **transaction)
+        .await
+}
+{%- endif %}
 {%- endfilter %}

@@ -91,3 +91,57 @@ pub async fn send_password_reset_token(
 pub async fn post_password_reset(_state: &UsersState, _user: &User) -> Result<(), ApiError> {
     Ok(())
 }
+{%- if "current-user" in handlers and "verify" in handlers %}
+
+// Email changes (current-user with verify).
+
+/// Sends the link that confirms a change of address, `<APP_URL>/verify?token=<token>`, to the new
+/// address `to`. Runs in the background, like [`send_verification_token`].
+pub async fn send_email_change_token(
+    state: &UsersState,
+    to: &str,
+    token: &str,
+) -> Result<(), MailError> {
+    let link = format!("{}{VERIFY_PATH}?token={token}", state.config.base_url());
+    state
+        .mailer
+        .send(Mail {
+            to: to.to_owned(),
+            subject: "Confirm your new email address".to_owned(),
+            body: format!(
+                "Hello,\n\nto make this the email address of your account, open this link:\n\n\
+                 {link}\n\nIf you did not ask for this, ignore this mail; nothing changes.\n"
+            ),
+        })
+        .await
+}
+
+/// Tells the address `user` has now that the account is moving to `new_email`: when the change is
+/// asked for (`confirmed` false), so the owner learns of it before it happens, and when the link
+/// was used.
+pub async fn send_email_change_notice(
+    state: &UsersState,
+    user: &User,
+    new_email: &str,
+    confirmed: bool,
+) -> Result<(), MailError> {
+    let what = if confirmed {
+        format!("The email address of your account is now {new_email}.")
+    } else {
+        format!(
+            "Someone asked to change the email address of your account to {new_email}; it \
+             changes when the link mailed there is used."
+        )
+    };
+    state
+        .mailer
+        .send(Mail {
+            to: user.email.clone(),
+            subject: "Your email address is changing".to_owned(),
+            body: format!(
+                "Hello,\n\n{what}\n\nIf this was not you, reset your password at once.\n"
+            ),
+        })
+        .await
+}
+{%- endif %}

@@ -401,7 +401,8 @@ fn password_reset(app: &App, account: Account) -> Account {
 }
 
 /// `PATCH /users/me`: privileged fields are ignored, email and password changes need
-/// `current_password`, a new password revokes every other session, a new email is unverified.
+/// `current_password`, a new password revokes every other session, a new email is pending until
+/// the link mailed to it is used.
 fn update_current_user(app: &App, account: Account) {
     let current = app.login_ok(&account);
     let other = app.login_ok(&account);
@@ -456,18 +457,41 @@ fn update_current_user(app: &App, account: Account) {
     };
     app.login_ok(&account);
 
+    // A new address is pending until the link mailed to it is used (as phx.gen.auth): the account
+    // keeps the old one meanwhile, and the old one gets a notice.
     let new_email = "alice.new@e2e.example.com";
     let moved = patch(json!({"email": new_email, "current_password": account.password}));
     let user = expect_json(&moved, 200, "PATCH /users/me {email, current_password}");
-    expect_user(&user, new_email, false, "PATCH /users/me with a new email");
+    expect_user(&user, &account.email, true, "PATCH /users/me with a new email");
+    assert_eq!(
+        user["pending_email"], new_email,
+        "PATCH /users/me with a new email must show it as `pending_email`: {user}"
+    );
+    // The notice to the old address names the new one (older mails to it are skipped; none
+    // arriving is a failure with the sink's listing).
+    while !app
+        .mail
+        .wait_for_mail(&account.email, MAIL_TIMEOUT)
+        .text
+        .contains(new_email)
+    {}
+    app.login_ok(&account);
     let token = app.mailed_token(new_email, "/verify");
-    let verified = app.client.post(&format!("/verify?token={token}")).send();
+    let confirmed = app.client.post(&format!("/verify?token={token}")).send();
     expect_user(
-        &expect_json(&verified, 200, "POST /verify of a changed email"),
+        &expect_json(&confirmed, 200, "POST /verify of a changed email"),
         new_email,
         true,
-        "verify new email",
+        "confirm the new email",
     );
+    expect_error(
+        &app.login(&account.email, &account.password),
+        401,
+        "POST /login with the address before the change",
+    );
+    app.expect_accepted(&current, new_email, "the session that changed the email");
+    let reused = app.client.post(&format!("/verify?token={token}")).send();
+    expect_error(&reused, 400, "POST /verify with a used email-change link");
 }
 
 /// Malformed JSON 400, wrong content type 415, unknown route 404, all with the error body.

@@ -1,16 +1,31 @@
 //! `GET /users/me` and `PATCH /users/me`.
+{%- if "verify" in handlers %}
+//!
+//! A new email address is pending until its owner uses the link mailed to it: `POST /verify`
+//! with that link's token calls [`confirm_email_change`].
+{%- endif %}
 
 use axum::{Json as JsonResponse, Router, extract::State, routing::get};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{{ module }}::{
     UsersState, backend,
+{%- if "verify" in handlers %}
+    config::{CURRENT_USER_PATH, VERIFY_TOKEN_TTL},
+{%- else %}
     config::CURRENT_USER_PATH,
+{%- endif %}
     db,
     error::{ApiError, Json},
     extract::CurrentUser,
-    model::User,
 {%- if "verify" in handlers %}
+    hooks,
+{%- endif %}
+    model::User,
+    rate_limit::ClientAddr,
+{%- if "verify" in handlers %}
+    tokens::{self, Purpose},
+{%- else %}
     tokens::Purpose,
 {%- endif %}
 };
@@ -35,21 +50,54 @@ pub struct UpdateMeRequest {
     pub current_password: Option<String>,
 }
 
+/// The answer of `GET` and `PATCH /users/me`: the user, and the address they are changing to
+/// while its link has not been used (`pending_email`, absent when there is none).
+#[derive(Serialize)]
+pub struct Me {
+    /// The user, with the address in use.
+    #[serde(flatten)]
+    pub user: User,
+    /// The new address waiting for its link to be used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
+}
+
+impl Me {
+    async fn of(state: &UsersState, user: User) -> Result<Self, ApiError> {
+        let pending_email = db::pending_email(&state.db, user.id).await?;
+        Ok(Self {
+            user,
+            pending_email,
+        })
+    }
+}
+
 /// The logged-in user: 200, or 401.
-async fn me(user: CurrentUser) -> JsonResponse<User> {
-    JsonResponse(user.user)
+async fn me(
+    State(state): State<UsersState>,
+    user: CurrentUser,
+) -> Result<JsonResponse<Me>, ApiError> {
+    Ok(JsonResponse(Me::of(&state, user.user).await?))
 }
 
 /// Changes the logged-in user's email or password: 200 with the user; 422 when
 /// `current_password` is missing or a new value is unacceptable; 401 when `current_password` is
-/// wrong; 409 when the new email is taken.
-{%- if "verify" in handlers %} A new email address is unverified until the link mailed to it is used.{% endif %}
-/// A new password revokes every other session and token of the user.
+/// wrong, 429 after repeated wrong ones; 409 when the new email is taken.
+{%- if "verify" in handlers %}
+/// A new email address is pending: the user keeps the old one until the link mailed to the new
+/// one is used, and the old one gets a notice.
+{%- else %}
+/// A new email address is refused (422 `email_change_unavailable`): without the verify handler
+/// nothing could prove that the new address is the user's.
+{%- endif %}
+/// A new password revokes every other session and token of the user; a new password or email
+/// deletes every outstanding reset link.
 async fn update_me(
     State(state): State<UsersState>,
+    client: ClientAddr,
     current: CurrentUser,
     Json(request): Json<UpdateMeRequest>,
-) -> Result<JsonResponse<User>, ApiError> {
+) -> Result<JsonResponse<Me>, ApiError> {
     let CurrentUser {
         mut user,
         credential,
@@ -61,11 +109,21 @@ async fn update_me(
         }
         None => None,
     };
+{%- if "verify" not in handlers %}
+    if new_email.is_some() {
+        // Switching at once would let whoever holds the account move it onto someone else's
+        // address; a pending change needs a link that the verify handler confirms.
+        return Err(ApiError::unprocessable(
+            "email_change_unavailable",
+            "The email address cannot be changed here; ask an administrator.",
+        ));
+    }
+{%- endif %}
     if let Some(password) = &request.password {
         valid_password(password)?;
     }
     if new_email.is_none() && request.password.is_none() {
-        return Ok(JsonResponse(user));
+        return Ok(JsonResponse(Me::of(&state, user).await?));
     }
     let Some(current_password) = request.current_password else {
         return Err(ApiError::unprocessable(
@@ -73,6 +131,10 @@ async fn update_me(
             "Give `current_password` to change the email address or the password.",
         ));
     };
+    // Someone holding a logged-in browser must not be able to guess the password here at will.
+    let attempt = state
+        .limiter
+        .check("current_password", &user.email, client)?;
     let stored = Some(user.password_hash.clone());
     if !state.passwords.verify(current_password, stored).await? {
         return Err(ApiError::new(
@@ -81,28 +143,100 @@ async fn update_me(
             "The current password is wrong.",
         ));
     }
-    if let Some(email) = new_email {
-        user.email = email.to_owned();
+    // Only wrong passwords count against the account.
+    attempt.succeeded();
 {%- if "verify" in handlers %}
-        user.is_verified = false;
-{%- endif %}
-    }
-    let password_changed = match request.password {
-        Some(password) => {
-            user.password_hash = state.passwords.hash(password).await?;
-            true
-        }
+    // A taken address is refused before anything is written (the unique index decides again when
+    // the link is used).
+    let taken = match new_email {
+        Some(email) => db::find_user_by_email(&state.db, email).await?.is_some(),
         None => false,
     };
-    db::update_user(&state.db, &mut user).await?;
-{%- if "verify" in handlers %}
-    if new_email.is_some() {
-        super::mail_token(&state, &user, Purpose::Verify).await?;
+    if taken {
+        return Err(db::WriteError::EmailTaken.into());
     }
 {%- endif %}
-    if password_changed {
+    // Only the columns that change are written: an admin who deactivated the account while this
+    // request ran is not overruled by the copy of the user read at its start.
+    if let Some(password) = request.password {
+        user.password_hash = state.passwords.hash(password).await?;
+        db::set_password_hash(&state.db, user.id, &user.password_hash).await?;
         // Whoever knew the old password may hold other sessions: end them all but this one.
         backend::revoke_all(&state, user.id, Some(&credential)).await?;
     }
-    Ok(JsonResponse(user))
+    // A reset link mailed before a password or address change must not undo it.
+    db::delete_user_tokens(&state.db, user.id, &[Purpose::Reset], None).await?;
+{%- if "verify" in handlers %}
+    if let Some(email) = new_email {
+        request_email_change(&state, &user, email).await?;
+    }
+{%- endif %}
+    Ok(JsonResponse(Me::of(&state, user).await?))
 }
+{%- if "verify" in handlers %}
+
+/// Stores a pending change to `email` and mails its link there, and a notice to the current
+/// address.
+async fn request_email_change(
+    state: &UsersState,
+    user: &User,
+    email: &str,
+) -> Result<(), ApiError> {
+    let (token, token_hash) = tokens::generate();
+    // One pending change per user: this replaces an older one, whose link stops working.
+    db::store_email_change(
+        &state.db,
+        user.id,
+        email,
+        &token_hash,
+        db::expires_in(VERIFY_TOKEN_TTL),
+    )
+    .await?;
+    let (state, user, email) = (state.clone(), user.clone(), email.to_owned());
+    tokio::spawn(async move {
+        let sent = hooks::send_email_change_token(&state, &email, &token).await;
+        let noticed = hooks::send_email_change_notice(&state, &user, &email, false).await;
+        if let Err(error) = sent.and(noticed) {
+            tracing::error!(%error, user = %user.id, "email change mail not sent");
+        }
+    });
+    Ok(())
+}
+
+/// Confirms the pending email change whose link has `token`: the user's address becomes the new
+/// one and counts as verified. `Ok(None)` when no pending change has this token (unknown, used,
+/// replaced by a newer change or expired); 409 when another account took the address meanwhile.
+pub async fn confirm_email_change(
+    state: &UsersState,
+    token: &str,
+) -> Result<Option<User>, ApiError> {
+    // Taking the change deletes it: the link works once.
+    let Some(change) = db::take_email_change(&state.db, &tokens::hash(token)).await? else {
+        return Ok(None);
+    };
+    let Some(old) = db::find_user_by_id(&state.db, change.user_id).await? else {
+        return Ok(None);
+    };
+    // The address is the one bound to the link, never one read from the request.
+    if !db::switch_email(&state.db, change.user_id, &change.email).await? {
+        return Ok(None);
+    }
+    // Links mailed to the old address must not act on the account at its new one.
+    db::delete_user_tokens(
+        &state.db,
+        change.user_id,
+        &[Purpose::Reset, Purpose::Verify],
+        None,
+    )
+    .await?;
+    let user = db::find_user_by_id(&state.db, change.user_id).await?;
+    let (state, email) = (state.clone(), change.email);
+    tokio::spawn(async move {
+        let noticed = hooks::send_email_change_notice(&state, &old, &email, true).await;
+        if let Err(error) = noticed {
+            tracing::error!(%error, user = %old.id, "email change notice not sent");
+        }
+    });
+    Ok(user)
+}
+{%- endif %}

@@ -16,10 +16,17 @@ use serde_json::json;
 
 use crate::{{ module }}::{
     UsersState, backend,
+{%- if "verify" in handlers %}
     config::{
         OAUTH2_AUTHORIZE_PATH, OAUTH2_CALLBACK_PATH, OAUTH2_LINK_VERIFIED_EMAILS,
         OAUTH2_STATE_COOKIE, OAUTH2_STATE_TTL, OAuth2Provider,
     },
+{%- else %}
+    config::{
+        OAUTH2_AUTHORIZE_PATH, OAUTH2_CALLBACK_PATH, OAUTH2_STATE_COOKIE, OAUTH2_STATE_TTL,
+        OAuth2Provider,
+    },
+{%- endif %}
     cookies,
     db::{self, NewUser, WriteError},
     error::ApiError,
@@ -27,11 +34,7 @@ use crate::{{ module }}::{
     model::User,
     oauth2::{self, ProviderTokens, ProviderUser},
     rate_limit::ClientAddr,
-{%- if "verify" in handlers %}
-    tokens::{self, Purpose},
-{%- else %}
     tokens,
-{%- endif %}
 };
 
 use super::valid_email;
@@ -168,8 +171,12 @@ async fn finish(
     Ok(backend::login_response(state, &user, issued))
 }
 
-/// The user the provider's account is linked to; else the account with the provider's email
-/// address, linked now if allowed; else a new account.
+/// The user the provider's account is linked to; else, when the provider verified the email
+/// address, the account with that address (linked now if allowed) or a new account.
+///
+/// A link is stored only for an address the provider verified: a link made for an unverified
+/// address could belong to someone who merely typed the owner's address at the provider, and
+/// would let them into the owner's account later.
 async fn find_or_create_user(
     state: &UsersState,
     provider: &OAuth2Provider,
@@ -178,22 +185,7 @@ async fn find_or_create_user(
 ) -> Result<User, ApiError> {
     let linked = oauth2::find_linked_user(&state.db, &provider.name, &info.account_id).await?;
     if let Some(user_id) = linked {
-        oauth2::update_tokens(&state.db, &provider.name, &info.account_id, tokens).await?;
-        let mut user = db::find_user_by_id(&state.db, user_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::bad_request("unknown_account", "This account no longer exists.")
-            })?;
-        let proven = info.email_verified
-            && info
-                .email
-                .as_deref()
-                .is_some_and(|email| email.eq_ignore_ascii_case(&user.email));
-        if !user.is_verified && proven {
-            user.is_verified = true;
-            db::update_user(&state.db, &mut user).await?;
-        }
-        return Ok(user);
+        return linked_user(state, provider, info, tokens, user_id).await;
     }
     let email = info.email.as_deref().ok_or_else(|| {
         ApiError::bad_request(
@@ -207,16 +199,15 @@ async fn find_or_create_user(
             "The provider's email address is not a valid one.",
         )
     })?;
+    if !info.email_verified {
+        return Err(ApiError::bad_request(
+            "email_not_verified",
+            "The provider has not verified this email address; verify it there first.",
+        ));
+    }
     let user = match db::find_user_by_email(&state.db, email).await? {
-        Some(user) => link_existing(state, info, user).await?,
-{%- if "verify" in handlers %}
-        // Verified when the provider verified the address; otherwise a verification mail goes
-        // out, as after `POST /register`.
-        None => create(state, email, info.email_verified).await?,
-{%- else %}
-        // Without the verify handler there is no way to verify, so accounts start verified.
-        None => create(state, email, true).await?,
-{%- endif %}
+        Some(user) => link_existing(state, user).await?,
+        None => create(state, email).await?,
     };
     oauth2::link_account(&state.db, &provider.name, &info.account_id, user.id, tokens)
         .await
@@ -230,48 +221,85 @@ async fn find_or_create_user(
     Ok(user)
 }
 
-/// Links a login to an existing account with the same email address, when allowed: only when the
-/// provider verified the address (someone could otherwise take over the account by claiming its
-/// address at a provider that does not check) and [`OAUTH2_LINK_VERIFIED_EMAILS`] is on.
-async fn link_existing(
+/// The user a provider account is linked to, with the tokens of this login stored.
+async fn linked_user(
     state: &UsersState,
+    provider: &OAuth2Provider,
     info: &ProviderUser,
-    mut user: User,
+    tokens: &ProviderTokens,
+    user_id: uuid::Uuid,
 ) -> Result<User, ApiError> {
+    let gone = || ApiError::bad_request("unknown_account", "This account no longer exists.");
+    let user = db::find_user_by_id(&state.db, user_id)
+        .await?
+        .ok_or_else(gone)?;
+    let proven = info.email_verified
+        && info
+            .email
+            .as_deref()
+            .is_some_and(|email| email.eq_ignore_ascii_case(&user.email));
+    if !user.is_verified && proven && db::mark_verified(&state.db, user.id).await? {
+        // The provider proved the address of an account nobody had verified: it is this
+        // person's, and whatever someone else holds on it (sessions, mail links, other providers'
+        // links) goes; this provider's link is made again.
+        db::drop_unproven_access(&state.db, user.id).await?;
+        oauth2::link_account(&state.db, &provider.name, &info.account_id, user.id, tokens).await?;
+    } else {
+        oauth2::update_tokens(&state.db, &provider.name, &info.account_id, tokens).await?;
+    }
+    db::find_user_by_id(&state.db, user_id)
+        .await?
+        .ok_or_else(gone)
+}
+{%- if "verify" in handlers %}
+
+/// Links a login to an existing account with the same email address, which the provider verified,
+/// when [`OAUTH2_LINK_VERIFIED_EMAILS`] is on.
+async fn link_existing(state: &UsersState, user: User) -> Result<User, ApiError> {
     if !OAUTH2_LINK_VERIFIED_EMAILS {
         return Err(ApiError::bad_request(
             "linking_disabled",
             "An account with this email address exists; log in with its password.",
         ));
     }
-    if !info.email_verified {
-        return Err(ApiError::bad_request(
-            "email_not_verified",
-            "An account with this email address exists, and the provider has not verified the \
-             address, so this login cannot be linked to it.",
-        ));
+    if user.is_verified {
+        return Ok(user);
     }
-    if !user.is_verified {
-        // Nobody proved owning the address when this account was registered: it may have been
-        // registered by someone else, waiting for the owner to link it. The provider has now
-        // proved the owner; the password set at registration is discarded and its sessions
-        // revoked (the owner can set a password with a reset mail).
-        user.password_hash = unusable_password_hash(state).await?;
-        user.is_verified = true;
-        db::update_user(&state.db, &mut user).await?;
-        backend::revoke_all(state, user.id, None).await?;
+    // Nobody proved owning the address when this account was registered: it may have been
+    // registered by someone else, waiting for the owner to link it. The provider has now proved
+    // the owner, who claims the account: the password set at registration is discarded and every
+    // session, mail link and provider link of the account is dropped (the owner can set a password
+    // with a reset mail). Only the columns that change are written.
+    let password_hash = unusable_password_hash(state).await?;
+    db::set_password_hash(&state.db, user.id, &password_hash).await?;
+    if db::mark_verified(&state.db, user.id).await? {
+        db::drop_unproven_access(&state.db, user.id).await?;
     }
-    Ok(user)
+    db::find_user_by_id(&state.db, user.id)
+        .await?
+        .ok_or_else(|| ApiError::bad_request("unknown_account", "This account no longer exists."))
 }
+{%- else %}
 
-/// Creates the account of a new login.
-async fn create(state: &UsersState, email: &str, is_verified: bool) -> Result<User, ApiError> {
+/// Never links a login to an existing account by its email address: without the verify handler,
+/// accounts are registered "verified" without any proof that the address is theirs, so linking by
+/// address would hand an account to whoever registered the address first.
+async fn link_existing(_state: &UsersState, _user: User) -> Result<User, ApiError> {
+    Err(ApiError::bad_request(
+        "linking_disabled",
+        "An account with this email address exists; log in with its password.",
+    ))
+}
+{%- endif %}
+
+/// Creates the account of a new login, verified (the provider verified the address).
+async fn create(state: &UsersState, email: &str) -> Result<User, ApiError> {
     hooks::pre_registration(state, email).await?;
     let new_user = NewUser {
         email,
         password_hash: unusable_password_hash(state).await?,
         is_active: true,
-        is_verified,
+        is_verified: true,
     };
     let user = db::create_user(&state.db, new_user)
         .await
@@ -282,11 +310,6 @@ async fn create(state: &UsersState, email: &str, is_verified: bool) -> Result<Us
             ),
             other => other.into(),
         })?;
-{%- if "verify" in handlers %}
-    if !user.is_verified {
-        super::mail_token(state, &user, Purpose::Verify).await?;
-    }
-{%- endif %}
     hooks::post_registration(state, &user).await?;
     Ok(user)
 }

@@ -4,7 +4,7 @@ use axum::{Router, extract::State, http::StatusCode, routing::post};
 use serde::Deserialize;
 
 use crate::{{ module }}::{
-    UsersState, backend,
+    UsersState,
     config::{FORGOT_PASSWORD_PATH, RESET_PASSWORD_PATH},
     db,
     error::{ApiError, Json},
@@ -73,13 +73,15 @@ async fn reset_password(
     let user_id = db::take_token(&state.db, Purpose::Reset, &tokens::hash(&request.token))
         .await?
         .ok_or_else(invalid)?;
-    let mut user = db::find_user_by_id(&state.db, user_id)
+    let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&state.db, user_id)
         .await?
         .ok_or_else(invalid)?;
-    user.password_hash = state.passwords.hash(request.password).await?;
-    db::update_user(&state.db, &mut user).await?;
-    backend::revoke_all(&state, user.id, None).await?;
-    db::delete_user_tokens(&state.db, user.id, &[Purpose::Reset], None).await?;
+    // Only the hash is written: a change made to the account meanwhile (a deactivation) stays.
+    let password_hash = state.passwords.hash(request.password).await?;
+    db::set_password_hash(&state.db, user.id, &password_hash).await?;
+    // Whoever reads the mails of the address owns the account: everything that someone else could
+    // still use (sessions, access tokens, other mail links{% if "oauth2" in handlers %}, linked provider accounts{% endif %}) stops working.
+    db::drop_unproven_access(&state.db, user.id).await?;
 {%- if "role-management" in handlers %}
     db::load_roles(&state.db, &mut user).await?;
 {%- endif %}

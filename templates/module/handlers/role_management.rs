@@ -14,10 +14,10 @@ use uuid::Uuid;
 use crate::{{ module }}::{
     UsersState,
     config::{
-        ASSIGN_ROLE_PATH, MAX_ROLE_DESCRIPTION_CHARS, MAX_ROLE_NAME_CHARS, REVOKE_ROLE_PATH,
-        ROLE_PATH, ROLES_PATH,
+        ADMIN_ROLE, ASSIGN_ROLE_PATH, MAX_ROLE_DESCRIPTION_CHARS, MAX_ROLE_NAME_CHARS,
+        REVOKE_ROLE_PATH, ROLE_PATH, ROLES_PATH,
     },
-    db::{self, Assignment},
+    db::{self, Assignment, Revocation},
     error::{ApiError, Json, Path},
     model::{Page, Role, User},
 };
@@ -126,7 +126,12 @@ async fn update_role(
 ) -> Result<JsonResponse<Role>, ApiError> {
     let mut role = find_role(&state, id).await?;
     if let Some(name) = &request.name {
-        role.name = valid_role_name(name)?.to_owned();
+        let name = valid_role_name(name)?;
+        // Renaming `admin` would take it from every admin at once (`Admin` is the same name).
+        if is_admin_role(&role) && !name.eq_ignore_ascii_case(ADMIN_ROLE) {
+            return Err(last_admin());
+        }
+        role.name = name.to_owned();
     }
     if let Some(description) = &request.description {
         role.description = valid_description(description.as_deref())?.map(str::to_owned);
@@ -135,11 +140,15 @@ async fn update_role(
     Ok(JsonResponse(role))
 }
 
-/// Deletes a role and takes it from every user who held it: 204; 404 for an unknown id.
+/// Deletes a role and takes it from every user who held it: 204; 404 for an unknown id; 409 for
+/// the `admin` role, which would leave no admin.
 async fn delete_role(
     State(state): State<UsersState>,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    if is_admin_role(&find_role(&state, id).await?) {
+        return Err(last_admin());
+    }
     if db::delete_role(&state.db, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -171,18 +180,24 @@ async fn assign_role(
 }
 
 /// Takes a role from a user: 200 with the user and their remaining roles; 404 for an unknown user
-/// or role; 409 when the user does not have the role.
+/// or role; 409 when the user does not have the role, or is the last active admin.
 async fn revoke_role(
     State(state): State<UsersState>,
     Json(request): Json<UserRoleRequest>,
 ) -> Result<JsonResponse<User>, ApiError> {
     let mut user = find_user(&state, request.user_id).await?;
     let role = find_role(&state, request.role_id).await?;
-    if !db::revoke_role(&state.db, user.id, role.id).await? {
-        return Err(ApiError::conflict(
-            "role_not_held",
-            "The user does not have this role.",
-        ));
+    // One transaction checks that an active admin remains: two admins revoking each other at the
+    // same moment cannot both succeed.
+    match db::revoke_role_keeping_an_admin(&state.db, user.id, role.id).await? {
+        Revocation::Revoked => {}
+        Revocation::NotHeld => {
+            return Err(ApiError::conflict(
+                "role_not_held",
+                "The user does not have this role.",
+            ));
+        }
+        Revocation::LastAdmin => return Err(last_admin()),
     }
     db::load_roles(&state.db, &mut user).await?;
     Ok(JsonResponse(user))
@@ -198,6 +213,19 @@ async fn find_user(state: &UsersState, id: Uuid) -> Result<User, ApiError> {
     db::find_user_by_id(&state.db, id)
         .await?
         .ok_or_else(user_not_found)
+}
+
+/// Whether `role` is the one the admin guard checks (compared as the guard compares).
+fn is_admin_role(role: &Role) -> bool {
+    role.name.eq_ignore_ascii_case(ADMIN_ROLE)
+}
+
+/// 409: an admin must remain, or nobody could manage users and roles any more.
+fn last_admin() -> ApiError {
+    ApiError::conflict(
+        "last_admin",
+        "This change would leave no active admin; make someone else an admin first.",
+    )
 }
 
 fn role_not_found() -> ApiError {

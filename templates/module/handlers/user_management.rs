@@ -16,6 +16,7 @@ use crate::{{ module }}::{
     db,
     error::{ApiError, Json, Path},
     model::{Page, User},
+    tokens::Purpose,
 };
 
 use super::{valid_email, valid_password};
@@ -82,54 +83,69 @@ async fn get_user(
 }
 
 /// Changes a user's email, password or flags: 200 with the user; 404 for an unknown id; 409 when
-/// the email is taken; 422 for a bad email or password. Deactivating the user or changing their
-/// password revokes every session and token they hold. Unlike `PATCH /users/me`, a new email keeps
-/// the verification status unless `is_verified` is given too, and no mail is sent.
+/// the email is taken or when the change would deactivate the last active admin; 422 for a bad
+/// email or password. Deactivating the user or changing their password revokes every session and
+/// token they hold; a new password or email deletes their outstanding reset links. Unlike `PATCH /users/me`, a new email keeps the verification status unless
+/// `is_verified` is given too, and no mail is sent.
 async fn update_user(
     State(state): State<UsersState>,
     Path(id): Path<Uuid>,
     Json(request): Json<UpdateUserRequest>,
 ) -> Result<JsonResponse<User>, ApiError> {
-    let mut user = find_user(&state, id).await?;
     let email = request.email.as_deref().map(valid_email).transpose()?;
     if let Some(password) = &request.password {
         valid_password(password)?;
     }
-    let was_active = user.is_active;
-    if let Some(email) = email {
-        user.email = email.to_owned();
-    }
-    if let Some(is_active) = request.is_active {
-        user.is_active = is_active;
-    }
-    if let Some(is_verified) = request.is_verified {
-        user.is_verified = is_verified;
-    }
-    let password_changed = match request.password {
-        Some(password) => {
-            user.password_hash = state.passwords.hash(password).await?;
-            true
-        }
-        None => false,
+    let password_hash = match request.password {
+        Some(password) => Some(state.passwords.hash(password).await?),
+        None => None,
     };
-    db::update_user(&state.db, &mut user).await?;
-    if password_changed || (was_active && !user.is_active) {
-        backend::revoke_all(&state, user.id, None).await?;
+    let revoke = password_hash.is_some() || request.is_active == Some(false);
+    let drop_reset_links = password_hash.is_some() || email.is_some();
+    // Only the fields given are written, so a change made to the user meanwhile (by the user or
+    // another admin) survives; and not at all if it would leave no active admin.
+    let changes = db::UserChanges {
+        email,
+        password_hash,
+        is_active: request.is_active,
+        is_verified: request.is_verified,
+    };
+    match db::update_user_fields(&state.db, id, &changes).await? {
+        db::UserUpdate::Updated => {}
+        db::UserUpdate::NotFound => return Err(user_not_found()),
+        db::UserUpdate::LastAdmin => return Err(last_admin()),
     }
+    if revoke {
+        backend::revoke_all(&state, id, None).await?;
+    }
+    if drop_reset_links {
+        // A reset link mailed before must not undo the new password, nor reach the old address.
+        db::delete_user_tokens(&state.db, id, &[Purpose::Reset], None).await?;
+    }
+    let mut user = find_user(&state, id).await?;
     db::load_roles(&state.db, &mut user).await?;
     Ok(JsonResponse(user))
 }
 
-/// Deletes a user, with their sessions, tokens and role links: 204; 404 for an unknown id.
+/// Deletes a user, with their sessions, tokens and role links: 204; 404 for an unknown id; 409
+/// when they are the last active admin.
 async fn delete_user(
     State(state): State<UsersState>,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    if db::delete_user(&state.db, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(user_not_found())
+    match db::delete_user_keeping_an_admin(&state.db, id).await? {
+        db::UserDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
+        db::UserDeletion::NotFound => Err(user_not_found()),
+        db::UserDeletion::LastAdmin => Err(last_admin()),
     }
+}
+
+/// 409: an admin must remain, or nobody could manage users and roles any more.
+fn last_admin() -> ApiError {
+    ApiError::conflict(
+        "last_admin",
+        "This change would leave no active admin; make someone else an admin first.",
+    )
 }
 
 async fn find_user(state: &UsersState, id: Uuid) -> Result<User, ApiError> {

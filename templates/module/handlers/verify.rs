@@ -62,6 +62,16 @@ async fn verify(
             body.token
         }
     };
+{%- if "current-user" in handlers %}
+    // A link that confirms a change of address is not a verification token: it switches the
+    // address to the one it was mailed to.
+    if let Some({% if "role-management" in handlers %}mut {% endif %}user) = super::current_user::confirm_email_change(&state, &token).await? {
+{%- if "role-management" in handlers %}
+        db::load_roles(&state.db, &mut user).await?;
+{%- endif %}
+        return Ok(axum::Json(user));
+    }
+{%- endif %}
     // Taking the token deletes it: a verification link works once.
     let user_id = db::take_token(&state.db, Purpose::Verify, &tokens::hash(&token))
         .await?
@@ -71,13 +81,16 @@ async fn verify(
                 "This verification link is invalid, expired or already used.",
             )
         })?;
-    let mut user = db::find_user_by_id(&state.db, user_id)
+    // Only the flag is written, and only if it was not set: the request that sets it is the one
+    // that claims the account.
+    if db::mark_verified(&state.db, user_id).await? {
+        // The owner of the address has proved it: whoever registered the account before them may
+        // hold sessions, mail links{% if "oauth2" in handlers %} or linked provider accounts{% endif %}, which all stop working.
+        db::drop_unproven_access(&state.db, user_id).await?;
+    }
+    let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&state.db, user_id)
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_token", "This account no longer exists."))?;
-    if !user.is_verified {
-        user.is_verified = true;
-        db::update_user(&state.db, &mut user).await?;
-    }
 {%- if "role-management" in handlers %}
     db::load_roles(&state.db, &mut user).await?;
 {%- endif %}

@@ -1,9 +1,17 @@
 //! `GET /users/me` and `PATCH /users/me`.
 
-use axum::http::StatusCode;
+{% if "verify" in handlers or db != "sqlite" -%}
+use std::time::{Duration, Instant};
+{%- else -%}
+use std::time::Duration;
+{%- endif %}
+
+use axum::http::{StatusCode, header};
 use serde_json::json;
 
-use crate::support::{PASSWORD, app};
+use {{ crate_name }}::{{ module }}::{db, tokens::Purpose};
+
+use crate::support::{PASSWORD, TestApp, app};
 
 #[tokio::test]
 async fn get_me_returns_the_logged_in_user_and_401_anonymously() {
@@ -63,21 +71,81 @@ async fn a_new_password_revokes_every_other_session_but_not_this_one() {
     app.login("ada@example.com", "a new password").await;
 }
 
+{%- if "verify" in handlers %}
 #[tokio::test]
-async fn a_new_email_is_saved{% if "verify" in handlers %}_unverified_and_gets_a_verification_mail{% endif %}() {
+async fn a_new_email_is_pending_until_the_link_mailed_to_it_is_used() {
     let app = app().await;
-    let (_, credential) = app.logged_in_user("ada@example.com").await;
+    let (user, credential) = app.logged_in_user("ada@example.com").await;
     let change = json!({ "email": "ada@new.example", "current_password": PASSWORD });
     let response = app.patch_as("/users/me", change, &credential).await;
     response.assert_status(StatusCode::OK);
-    assert_eq!(response.body["email"], "ada@new.example");
-{%- if "verify" in handlers %}
-    assert_eq!(response.body["is_verified"], false);
+    // The old address stays until the new one is proved.
+    assert_eq!(response.body["email"], "ada@example.com");
+    assert_eq!(response.body["pending_email"], "ada@new.example");
+    assert_eq!(response.body["is_verified"], true);
+    let me = app.get("/users/me", Some(&credential)).await;
+    assert_eq!(me.body["pending_email"], "ada@new.example");
+    app.login("ada@example.com", PASSWORD).await;
     let token = app.mailed_token("ada@new.example", "/verify").await;
-    app.post("/verify", json!({ "token": token }))
+    let notice = wait_for_mail(&app, "ada@example.com").await;
+    assert!(notice.contains("ada@new.example"), "{notice}");
+    assert!(
+        !notice.contains(&token),
+        "the notice must not carry the link"
+    );
+    let confirmed = app.post(&format!("/verify?token={token}"), json!({})).await;
+    confirmed.assert_status(StatusCode::OK);
+    assert_eq!(confirmed.body["id"], user.id.to_string());
+    assert_eq!(confirmed.body["email"], "ada@new.example");
+    assert_eq!(confirmed.body["is_verified"], true);
+    let me = app.get("/users/me", Some(&credential)).await;
+    assert_eq!(me.body["email"], "ada@new.example");
+    assert!(me.body.get("pending_email").is_none(), "{}", me.body);
+    app.login("ada@new.example", PASSWORD).await;
+    // The link works once.
+    app.post(&format!("/verify?token={token}"), json!({}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+}
+
+#[tokio::test]
+async fn only_the_latest_email_change_link_works_and_for_its_own_address() {
+    let app = app().await;
+    let (_, credential) = app.logged_in_user("ada@example.com").await;
+    for email in ["first@new.example", "second@new.example"] {
+        let change = json!({ "email": email, "current_password": PASSWORD });
+        app.patch_as("/users/me", change, &credential)
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    let first = app.mailed_token("first@new.example", "/verify").await;
+    let second = app.mailed_token("second@new.example", "/verify").await;
+    app.post("/verify", json!({ "token": first }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+    let response = app.post("/verify", json!({ "token": second })).await;
+    response.assert_status(StatusCode::OK);
+    assert_eq!(response.body["email"], "second@new.example");
+}
+
+#[tokio::test]
+async fn confirming_an_address_taken_meanwhile_is_409_and_keeps_the_old_one() {
+    let app = app().await;
+    let (user, credential) = app.logged_in_user("ada@example.com").await;
+    let change = json!({ "email": "ada@new.example", "current_password": PASSWORD });
+    app.patch_as("/users/me", change, &credential)
         .await
         .assert_status(StatusCode::OK);
-{%- endif %}
+    let token = app.mailed_token("ada@new.example", "/verify").await;
+    app.create_user("ADA@new.example", true, true).await;
+    app.post("/verify", json!({ "token": token }))
+        .await
+        .assert_error(StatusCode::CONFLICT, "email_taken");
+    let stored = db::find_user_by_id(&app.state.db, user.id)
+        .await
+        .unwrap()
+        .expect("the user");
+    assert_eq!(stored.email, "ada@example.com");
 }
 
 #[tokio::test]
@@ -85,14 +153,167 @@ async fn a_taken_email_is_409_and_a_bad_one_422() {
     let app = app().await;
     app.create_user("taken@example.com", true, true).await;
     let (_, credential) = app.logged_in_user("ada@example.com").await;
-    let taken = json!({ "email": "TAKEN@example.com", "current_password": PASSWORD });
+    let taken = json!({
+        "email": "TAKEN@example.com",
+        "password": "a new password",
+        "current_password": PASSWORD
+    });
     app.patch_as("/users/me", taken, &credential)
         .await
         .assert_error(StatusCode::CONFLICT, "email_taken");
+    // Nothing was written: the password stays.
+    app.login("ada@example.com", PASSWORD).await;
     let bad = json!({ "email": "not an email", "current_password": PASSWORD });
     app.patch_as("/users/me", bad, &credential)
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email");
+}
+
+/// The body of the newest mail to `to`; waits for the background send for up to five seconds.
+async fn wait_for_mail(app: &TestApp, to: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let sent = app.state.mailer.sent();
+        if let Some(mail) = sent.iter().rev().find(|mail| mail.to == to) {
+            return mail.body.clone();
+        }
+        assert!(Instant::now() < deadline, "no mail to {to}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+{%- else %}
+#[tokio::test]
+async fn a_new_email_is_refused_without_the_verify_handler() {
+    // Nothing could prove that the new address is the user's.
+    let app = app().await;
+    let (_, credential) = app.logged_in_user("ada@example.com").await;
+    let change = json!({ "email": "ada@new.example", "current_password": PASSWORD });
+    app.patch_as("/users/me", change, &credential)
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "email_change_unavailable");
+    let me = app.get("/users/me", Some(&credential)).await;
+    assert_eq!(me.body["email"], "ada@example.com");
+    let bad = json!({ "email": "not an email", "current_password": PASSWORD });
+    app.patch_as("/users/me", bad, &credential)
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email");
+}
+{%- endif %}
+
+#[tokio::test]
+async fn a_new_password{% if "verify" in handlers %}_or_email{% endif %}_deletes_every_outstanding_reset_link() {
+    let app = app().await;
+    let (user, credential) = app.logged_in_user("ada@example.com").await;
+    let password_change = json!({ "password": "a new password", "current_password": PASSWORD });
+{%- if "verify" in handlers %}
+    let email_change = json!({ "email": "ada@new.example", "current_password": "a new password" });
+{%- endif %}
+    let changes = [password_change{% if "verify" in handlers %}, email_change{% endif %}];
+    for change in changes {
+        app.stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+            .await;
+        app.patch_as("/users/me", change, &credential)
+            .await
+            .assert_status(StatusCode::OK);
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM user_tokens WHERE purpose = 'reset'")
+                .fetch_one(&app.state.db)
+                .await
+                .expect("a count");
+        assert_eq!(left, 0, "a reset link outlived the change");
+    }
+}
+
+#[tokio::test]
+async fn repeated_wrong_current_passwords_get_429_with_retry_after() {
+    let app = app().await;
+    let (_, credential) = app.logged_in_user("ada@example.com").await;
+    let wrong = json!({ "password": "a new password", "current_password": "not it at all" });
+    let mut attempts = 0;
+    let limited = loop {
+        attempts += 1;
+        let response = app.patch_as("/users/me", wrong.clone(), &credential).await;
+        if response.status == StatusCode::TOO_MANY_REQUESTS {
+            break response;
+        }
+        response.assert_error(StatusCode::UNAUTHORIZED, "invalid_current_password");
+        assert!(attempts < 30, "no limit after {attempts} wrong passwords");
+    };
+    // A person who mistypes a few times is not stopped.
+    assert!(attempts > 3, "limited after {attempts} attempts");
+    limited.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let retry_after: u64 = limited.headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("seconds");
+    assert!(retry_after >= 1, "Retry-After: {retry_after}");
+}
+
+#[tokio::test]
+async fn a_deactivation_made_while_the_user_changes_their_password_survives() {
+    let app = app().await;
+    let (user, credential) = app.logged_in_user("ada@example.com").await;
+    // An admin deactivates the account in a transaction that is not committed yet: the request
+    // below reads the user as still active, then waits for the admin's commit to write.
+    let mut admin = app.state.db.begin().await.expect("a transaction");
+    sqlx::query("UPDATE users SET is_active = FALSE WHERE id = {% if db == "mysql" %}?{% else %}$1{% endif %}")
+        .bind(user.id)
+        .execute(&mut *admin)
+        .await
+        .expect("the deactivation");
+    let change = json!({ "password": "a new password", "current_password": PASSWORD });
+    let (response, ()) = tokio::join!(app.patch_as("/users/me", change, &credential), async {
+        wait_until_a_write_waits(&app).await;
+        admin.commit().await.expect("the deactivation commits");
+    });
+    response.assert_status(StatusCode::OK);
+    let stored = db::find_user_by_id(&app.state.db, user.id)
+        .await
+        .unwrap()
+        .expect("the user");
+    assert!(
+        !stored.is_active,
+        "the user's change undid the deactivation"
+    );
+    // The password did change: the deactivated account now refuses the new one with 403.
+    app.post(
+        "/login",
+        json!({ "email": "ada@example.com", "password": "a new password" }),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "inactive");
+}
+
+/// Waits until a request's write waits for the lock that the test's open transaction holds.
+async fn wait_until_a_write_waits(app: &TestApp) {
+{%- if db == "sqlite" %}
+    // SQLite tells nobody who waits for its write lock. The request waits for it up to the busy
+    // timeout (5 s); two seconds is ample for it to read the user and hash the password first.
+    let _ = app;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+{%- else %}
+{%- if db == "postgres" %}
+    let sql = "SELECT COUNT(*) FROM pg_stat_activity \
+               WHERE datname = current_database() AND wait_event_type = 'Lock'";
+{%- else %}
+    // The statement runs as long as the lock keeps it waiting.
+    let sql = "SELECT COUNT(*) FROM information_schema.processlist \
+               WHERE db = DATABASE() AND info LIKE 'UPDATE users SET password_hash%'";
+{%- endif %}
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&app.state.db)
+            .await
+            .expect("a count");
+        if waiting > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the request never came to write");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+{%- endif %}
 }
 
 #[tokio::test]

@@ -6,7 +6,16 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use {{ crate_name }}::{{ module }}::{self, config::OAuth2Provider, db, layers::require_auth};
+use {{ crate_name }}::{{ module }}::{
+    self,
+    config::OAuth2Provider,
+    db,
+    layers::require_auth,
+    oauth2::{ProviderTokens, link_account},
+{%- if "verify" in handlers or "password-reset" in handlers %}
+    tokens::Purpose,
+{%- endif %}
+};
 
 use axum::{
     Form, Json, Router,
@@ -225,26 +234,118 @@ async fn a_new_account_is_created_with_a_password_that_never_works() {
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
     }
 }
-{%- if "verify" in handlers %}
 
 #[tokio::test]
-async fn an_unverified_provider_email_gets_an_unverified_account_and_a_verification_mail() {
+async fn an_unverified_provider_email_creates_no_account_and_stores_no_link() {
     let provider = MockProvider::start().await;
     provider.set_userinfo(person("8", "cy@example.com", false));
     let app = app(&provider).await;
     log_in(&app, &provider)
         .await
-        .assert_error(StatusCode::BAD_REQUEST, "not_verified");
-    let token = app.mailed_token("cy@example.com", "/verify").await;
+        .assert_error(StatusCode::BAD_REQUEST, "email_not_verified");
+    assert!(
+        db::find_user_by_email(&app.state.db, "cy@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(links(&app).await, 0);
+}
+
+#[tokio::test]
+async fn the_takeover_of_an_address_that_the_provider_did_not_verify_fails() {
+    // An attacker's provider account claims the owner's address without verifying it; the owner
+    // then gets an account of their own and proves the address.
+    let provider = MockProvider::start().await;
+    provider.set_userinfo(person("666", "ada@example.com", false));
+    let app = app(&provider).await;
+    log_in(&app, &provider)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "email_not_verified");
+    app.create_user("ada@example.com", true, true).await;
+    let response = log_in(&app, &provider).await;
+    response.assert_error(StatusCode::BAD_REQUEST, "email_not_verified");
+    assert!(response.headers.get(header::AUTHORIZATION).is_none());
+    assert_eq!(links(&app).await, 0);
+}
+{%- if "verify" in handlers or "password-reset" in handlers %}
+
+#[tokio::test]
+async fn proving_the_address_drops_a_provider_link_stored_for_an_unverified_one() {
+    // A link that an older version stored for an address the provider had not verified.
+    let provider = MockProvider::start().await;
+    provider.set_userinfo(person("666", "ada@example.com", false));
+    let app = app(&provider).await;
+    let user = app.create_user("ada@example.com", false, true).await;
+    let tokens = ProviderTokens {
+        access_token: "the attacker's".to_owned(),
+        refresh_token: None,
+        expires_at: None,
+    };
+    link_account(&app.state.db, "mock", "666", user.id, &tokens)
+        .await
+        .expect("a link");
+{%- if "verify" in handlers %}
+    // The owner verifies the address with the mailed link.
+    let token = app
+        .stored_token(&user, Purpose::Verify, chrono::Duration::hours(1))
+        .await;
     app.post("/verify", json!({ "token": token }))
         .await
         .assert_status(StatusCode::OK);
-    // Verified by mail, the linked account logs in.
+{%- else %}
+    // The owner resets the password with the mailed link.
+    let token = app
+        .stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
+    app.post(
+        "/reset-password",
+        json!({ "token": token, "password": "the owner's own password" }),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    sqlx::query("UPDATE users SET is_verified = TRUE")
+        .execute(&app.state.db)
+        .await
+        .expect("verified");
+{%- endif %}
+    assert_eq!(links(&app).await, 0);
+    // The attacker's provider account no longer gets in.
     log_in(&app, &provider)
         .await
-        .assert_status(StatusCode::CREATED);
+        .assert_error(StatusCode::BAD_REQUEST, "email_not_verified");
 }
 {%- endif %}
+{%- if "password-reset" in handlers %}
+
+#[tokio::test]
+async fn a_password_reset_ends_the_provider_logins_and_links_of_the_account() {
+    let provider = MockProvider::start().await;
+    provider.set_userinfo(person("42", "ada@example.com", true));
+    let app = app(&provider).await;
+    let response = log_in(&app, &provider).await;
+    response.assert_status(StatusCode::CREATED);
+    let credential = Credential::from_login(&response);
+    let user = db::find_user_by_email(&app.state.db, "ada@example.com")
+        .await
+        .unwrap()
+        .expect("the user");
+    let token = app
+        .stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
+    app.post(
+        "/reset-password",
+        json!({ "token": token, "password": "the owner's own password" }),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    assert_eq!(links(&app).await, 0);
+    app.send(Method::POST, "/logout", None, Some(&credential), &[])
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+}
+{%- endif %}
+{%- if "verify" in handlers %}
 
 #[tokio::test]
 async fn an_existing_account_is_linked_only_when_the_provider_verified_the_email() {
@@ -272,11 +373,23 @@ async fn an_existing_account_is_linked_only_when_the_provider_verified_the_email
 }
 
 #[tokio::test]
-async fn linking_an_unverified_account_discards_the_password_it_was_registered_with() {
-    // Someone registered the address before its owner and waits for the owner to link it.
+async fn linking_an_unverified_account_discards_its_password_and_every_other_link() {
+    // Someone registered the address before its owner and waits for the owner to link it; an
+    // older version also stored a link of theirs for the unverified address.
     let provider = MockProvider::start().await;
     let app = app(&provider).await;
     let squatted = app.create_user("ada@example.com", false, true).await;
+    let tokens = ProviderTokens {
+        access_token: "the squatter's".to_owned(),
+        refresh_token: None,
+        expires_at: None,
+    };
+    link_account(&app.state.db, "other", "666", squatted.id, &tokens)
+        .await
+        .expect("a link");
+    let reset = app
+        .stored_token(&squatted, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
     provider.set_userinfo(person("42", "ada@example.com", true));
     let response = log_in(&app, &provider).await;
     response.assert_status(StatusCode::CREATED);
@@ -288,13 +401,60 @@ async fn linking_an_unverified_account_discards_the_password_it_was_registered_w
     )
     .await
     .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    // Only the owner's own link is left, and the squatter's mail link is gone.
+    assert_eq!(links(&app).await, 1);
+    stored_tokens(&app, "42").await;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_tokens WHERE purpose = 'reset'")
+        .fetch_one(&app.state.db)
+        .await
+        .expect("a count");
+    assert_eq!(left, 0, "the reset link {reset} outlived the claim");
+}
+{%- else %}
+
+#[tokio::test]
+async fn without_the_verify_handler_an_existing_account_is_never_linked_by_email() {
+    // Registered accounts count as verified without proof here: linking by address would hand
+    // the account to whoever registered the address first.
+    let provider = MockProvider::start().await;
+    let app = app(&provider).await;
+    app.create_user("ada@example.com", true, true).await;
+    provider.set_userinfo(person("42", "ada@example.com", true));
+    log_in(&app, &provider)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "linking_disabled");
+    assert_eq!(links(&app).await, 0);
+    app.login("ada@example.com", PASSWORD).await;
+}
+{%- endif %}
+
+/// How many provider accounts are linked to users.
+async fn links(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM oauth_accounts")
+        .fetch_one(&app.state.db)
+        .await
+        .expect("a count")
 }
 
 #[tokio::test]
 async fn an_inactive_user_is_400() {
     let provider = MockProvider::start().await;
     let app = app(&provider).await;
-    app.create_user("gone@example.com", true, false).await;
+    let user = app.create_user("gone@example.com", true, false).await;
+{%- if "verify" not in handlers %}
+    // Without the verify handler nothing is linked by email: link this account as a login of
+    // the provider account would have been.
+    let tokens = ProviderTokens {
+        access_token: "an access token".to_owned(),
+        refresh_token: None,
+        expires_at: None,
+    };
+    link_account(&app.state.db, "mock", "9", user.id, &tokens)
+        .await
+        .expect("a link");
+{%- else %}
+    let _ = user;
+{%- endif %}
     provider.set_userinfo(person("9", "gone@example.com", true));
     let response = log_in(&app, &provider).await;
     response.assert_error(StatusCode::BAD_REQUEST, "inactive");

@@ -112,3 +112,38 @@ async fn expired_and_foreign_purpose_tokens_are_400() {
     .await
     .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
 }
+
+#[tokio::test]
+async fn a_reset_drops_every_other_mail_link_of_the_account() {
+    let app = app().await;
+    let user = app.create_user("ada@example.com", true, true).await;
+    let verify = app
+        .stored_token(&user, Purpose::Verify, chrono::Duration::hours(1))
+        .await;
+    let reset = app
+        .stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
+    let other_reset = app
+        .stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
+    let body = json!({ "token": reset, "password": "a brand new password" });
+    app.post("/reset-password", body)
+        .await
+        .assert_status(StatusCode::OK);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_tokens")
+        .fetch_one(&app.state.db)
+        .await
+        .expect("a count");
+    assert_eq!(left, 0, "the reset left tokens behind");
+    let again = json!({ "token": other_reset, "password": "yet another password" });
+    app.post("/reset-password", again)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+{%- if "verify" in handlers %}
+    app.post("/verify", json!({ "token": verify }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+{%- else %}
+    let _ = verify;
+{%- endif %}
+}

@@ -4,16 +4,17 @@
 {% if app_mode -%}
 use {{ crate_name }}::{{ module }}::{
     cli::{self, UsersCommand},
+    config::ADMIN_ROLE,
     db,
 };
 {%- else -%}
-use {{ crate_name }}::{{ module }}::db;
+use {{ crate_name }}::{{ module }}::{config::ADMIN_ROLE, db};
 {%- endif %}
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, app};
+use crate::support::{PASSWORD, TestApp, app};
 
 /// Every route of the handler, with a body that would be acceptable.
 fn every_route() -> Vec<(Method, String, Option<Value>)> {
@@ -54,7 +55,8 @@ async fn anonymous_callers_get_401_and_users_without_the_admin_role_403_on_every
             .await
             .assert_error(StatusCode::FORBIDDEN, "missing_role");
     }
-    assert_eq!(db::list_roles(&app.state.db).await.unwrap().len(), 1);
+    // The admin role of the migrations and `editor`: nothing was created.
+    assert_eq!(db::list_roles(&app.state.db).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -308,19 +310,19 @@ async fn the_login_answer_lists_the_users_roles() {
 #[tokio::test]
 async fn the_management_commands_create_roles_and_users_and_a_second_assign_role_says_so() {
     let app = app().await;
-    let create_role = UsersCommand::CreateRole {
-        name: "admin".to_owned(),
+    // The migrations created the admin role: creating it again says so and changes nothing.
+    let create_role = |name: &str| UsersCommand::CreateRole {
+        name: name.to_owned(),
         description: Some("Runs the place".to_owned()),
     };
-    let said = cli::run(&app.state, create_role).await.expect("a new role");
-    assert!(said.starts_with("created role admin"), "{said}");
-    let duplicate = UsersCommand::CreateRole {
-        name: "ADMIN".to_owned(),
-        description: None,
-    };
-    cli::run(&app.state, duplicate)
+    let said = cli::run(&app.state, create_role("ADMIN"))
         .await
-        .expect_err("a taken name");
+        .expect("no error");
+    assert_eq!(said, "the role ADMIN exists already; nothing changed");
+    let said = cli::run(&app.state, create_role("editor"))
+        .await
+        .expect("a new role");
+    assert!(said.starts_with("created role editor"), "{said}");
     let create_user = |email: &str, roles: &[&str]| UsersCommand::CreateUser {
         email: email.to_owned(),
         password: Some(PASSWORD.to_owned()),
@@ -363,3 +365,90 @@ async fn the_management_commands_create_roles_and_users_and_a_second_assign_role
     }
 }
 {%- endif %}
+
+#[tokio::test]
+async fn the_admin_role_exists_on_a_fresh_app() {
+    let app = app().await;
+    let role = db::find_role_by_name(&app.state.db, ADMIN_ROLE)
+        .await
+        .unwrap()
+        .expect("the admin role of the migrations");
+    assert_eq!(role.name, "admin");
+}
+
+/// The user `admin@example.com` that [`TestApp::admin`] creates.
+async fn first_admin(app: &TestApp) -> uuid::Uuid {
+    db::find_user_by_email(&app.state.db, "admin@example.com")
+        .await
+        .unwrap()
+        .expect("the admin")
+        .id
+}
+
+#[tokio::test]
+async fn revoking_deleting_or_renaming_the_last_active_admins_role_is_409() {
+    let app = app().await;
+    let admin = app.admin().await;
+    let role = app.role(ADMIN_ROLE).await;
+    let pair = json!({ "user_id": first_admin(&app).await, "role_id": role.id });
+    let path = format!("/users/roles/{}", role.id);
+    app.put_as("/users/roles/revoke", pair.clone(), &admin)
+        .await
+        .assert_error(StatusCode::CONFLICT, "last_admin");
+    app.delete_as(&path, &admin)
+        .await
+        .assert_error(StatusCode::CONFLICT, "last_admin");
+    app.patch_as(&path, json!({ "name": "owner" }), &admin)
+        .await
+        .assert_error(StatusCode::CONFLICT, "last_admin");
+    // A deactivated admin does not count.
+    let second = app.create_user("second@example.com", true, false).await;
+    app.grant(&second, ADMIN_ROLE).await;
+    app.put_as("/users/roles/revoke", pair.clone(), &admin)
+        .await
+        .assert_error(StatusCode::CONFLICT, "last_admin");
+    app.get("/users/roles", Some(&admin))
+        .await
+        .assert_status(StatusCode::OK);
+    // With another active admin, the first one can give the role up.
+    let third = app.create_user("third@example.com", true, true).await;
+    app.grant(&third, ADMIN_ROLE).await;
+    app.put_as("/users/roles/revoke", pair, &admin)
+        .await
+        .assert_status(StatusCode::OK);
+    app.get("/users/roles", Some(&admin))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "missing_role");
+}
+
+#[tokio::test]
+async fn two_admins_revoking_each_other_at_once_leave_one_admin() {
+    let app = app().await;
+    let ada = app.admin().await;
+    let bob = app.create_user("bob@example.com", true, true).await;
+    let role = app.grant(&bob, ADMIN_ROLE).await;
+    let bob_credential = app.login("bob@example.com", PASSWORD).await;
+    let revoke_bob = json!({ "user_id": bob.id, "role_id": role.id });
+    let revoke_ada = json!({ "user_id": first_admin(&app).await, "role_id": role.id });
+    let (first, second) = tokio::join!(
+        app.put_as("/users/roles/revoke", revoke_bob, &ada),
+        app.put_as("/users/roles/revoke", revoke_ada, &bob_credential),
+    );
+    let statuses = [first.status, second.status];
+    let revoked = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(revoked, 1, "statuses: {statuses:?}");
+    // The other one was refused: by the last-admin check, or by the guard if it came second.
+    for response in [&first, &second] {
+        if response.status == StatusCode::CONFLICT {
+            response.assert_error(StatusCode::CONFLICT, "last_admin");
+        } else if response.status != StatusCode::OK {
+            response.assert_error(StatusCode::FORBIDDEN, "missing_role");
+        }
+    }
+    let mut admins = 0;
+    for id in [bob.id, first_admin(&app).await] {
+        let roles = db::roles_of(&app.state.db, id).await.unwrap();
+        admins += roles.iter().filter(|r| r.name == ADMIN_ROLE).count();
+    }
+    assert_eq!(admins, 1);
+}

@@ -1,6 +1,6 @@
 //! `GET /users` and `GET`, `PATCH` and `DELETE /users/{id}`.
 
-use {{ crate_name }}::{{ module }}::db;
+use {{ crate_name }}::{{ module }}::{self, db, tokens::Purpose};
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -214,10 +214,12 @@ async fn a_deactivated_users_session_stops_working_and_their_login_is_403() {
 }
 
 #[tokio::test]
-async fn a_new_password_set_by_an_admin_ends_the_users_sessions() {
+async fn a_new_password_set_by_an_admin_ends_the_users_sessions_and_reset_links() {
     let app = app().await;
     let admin = app.admin().await;
     let (user, credential) = app.logged_in_user("bob@example.com").await;
+    app.stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
     let path = format!("/users/{}", user.id);
     app.patch_as(&path, json!({ "password": "a brand new password" }), &admin)
         .await
@@ -229,6 +231,12 @@ async fn a_new_password_set_by_an_admin_ends_the_users_sessions() {
     app.get("/users", Some(&admin))
         .await
         .assert_status(StatusCode::OK);
+    let resets: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM user_tokens WHERE purpose = 'reset'")
+            .fetch_one(&app.state.db)
+            .await
+            .expect("a count");
+    assert_eq!(resets, 0, "a reset link outlived the new password");
 }
 
 #[tokio::test]
@@ -258,4 +266,46 @@ async fn deleting_a_user_ends_their_session_and_a_second_delete_is_404() {
         .assert_error(StatusCode::NOT_FOUND, "not_found");
     // The email address is free again.
     app.create_user("bob@example.com", true, true).await;
+}
+
+#[tokio::test]
+async fn deactivating_or_deleting_the_last_active_admin_is_409() {
+    let app = app().await;
+    let admin = app.admin().await;
+    let id = db::find_user_by_email(&app.state.db, "admin@example.com")
+        .await
+        .unwrap()
+        .expect("the admin")
+        .id;
+    let path = format!("/users/{id}");
+    app.patch_as(&path, json!({ "is_active": false }), &admin)
+        .await
+        .assert_error(StatusCode::CONFLICT, "last_admin");
+    app.delete_as(&path, &admin)
+        .await
+        .assert_error(StatusCode::CONFLICT, "last_admin");
+    // Nothing changed: the admin is active and still logged in.
+    let stored = db::find_user_by_id(&app.state.db, id).await.unwrap();
+    assert!(stored.expect("still there").is_active);
+    app.get("/users", Some(&admin))
+        .await
+        .assert_status(StatusCode::OK);
+    // Other changes to the last admin are fine.
+    app.patch_as(&path, json!({ "is_verified": true }), &admin)
+        .await
+        .assert_status(StatusCode::OK);
+    // With a second active admin, the first one can go.
+    let second = app.create_user("second@example.com", true, true).await;
+    app.grant(&second, {{ module }}::config::ADMIN_ROLE).await;
+    app.patch_as(&path, json!({ "is_active": false }), &admin)
+        .await
+        .assert_status(StatusCode::OK);
+    let second_credential = app.login("second@example.com", PASSWORD).await;
+    app.delete_as(&path, &second_credential)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let own = format!("/users/{}", second.id);
+    app.delete_as(&own, &second_credential)
+        .await
+        .assert_error(StatusCode::CONFLICT, "last_admin");
 }

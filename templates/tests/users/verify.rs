@@ -106,3 +106,44 @@ async fn resend_is_202_for_every_email_and_mails_only_unverified_accounts() {
     assert_eq!(app.mails_to("nobody@example.com"), 0);
     assert_eq!(app.mails_to("done@example.com"), 0);
 }
+
+/// How many tokens of any purpose (sessions, access tokens, mail links) are stored.
+async fn stored_tokens(app: &crate::support::TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM user_tokens")
+        .fetch_one(&app.state.db)
+        .await
+        .expect("a count")
+}
+
+#[tokio::test]
+async fn verifying_an_account_drops_every_token_that_someone_else_could_hold() {
+    // Someone registered the owner's address and holds tokens of the account; the owner then
+    // verifies the address with the link mailed to it.
+    let app = app().await;
+    let user = app.create_user("ada@example.com", false, true).await;
+    let reset = app
+        .stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
+    let verify = app
+        .stored_token(&user, Purpose::Verify, chrono::Duration::hours(1))
+        .await;
+    let older_verify = app
+        .stored_token(&user, Purpose::Verify, chrono::Duration::hours(1))
+        .await;
+    assert_eq!(stored_tokens(&app).await, 3);
+    app.post("/verify", json!({ "token": verify }))
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(stored_tokens(&app).await, 0);
+    app.post("/verify", json!({ "token": older_verify }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+{%- if "password-reset" in handlers %}
+    let stolen = json!({ "token": reset, "password": "the squatter's password" });
+    app.post("/reset-password", stolen)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+{%- else %}
+    let _ = reset;
+{%- endif %}
+}
