@@ -395,10 +395,6 @@ fn init_writes_the_module_migration_env_gitignore_lib_and_record() {
         m.len() == "20260101000000_users.sql".len() && m.ends_with("_users.sql"),
         "{m}"
     );
-    assert!(
-        migrations[1].ends_with("_email_changes.sql"),
-        "{migrations:?}"
-    );
 
     let env = pkg.read(".env");
     assert!(env.contains("DATABASE_URL=sqlite://demo.db\n"));

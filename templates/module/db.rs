@@ -716,7 +716,7 @@ pub async fn store_email_change(
 {%- endif %}
     sqlx::query(sql)
         .bind(user_id)
-        .bind(email)
+        .bind(super::email::normalize(email))
         .bind(token_hash)
         .bind(expires_at)
         .bind(now())
@@ -774,7 +774,7 @@ pub async fn switch_email(pool: &Pool, user_id: Uuid, email: &str) -> Result<boo
     let updated = sqlx::query(
         "UPDATE users SET email = $1, is_verified = TRUE, updated_at = $2 WHERE id = $3 AND is_active",
     )
-    .bind(email)
+    .bind(super::email::normalize(email))
     .bind(now())
     .bind(user_id)
     .execute(pool)
@@ -820,7 +820,9 @@ pub async fn update_user_fields(
     let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE users SET updated_at = ");
     query.push_bind(now());
     if let Some(email) = changes.email {
-        query.push(", email = ").push_bind(email);
+        query
+            .push(", email = ")
+            .push_bind(super::email::normalize(email));
     }
     if let Some(password_hash) = &changes.password_hash {
         query.push(", password_hash = ").push_bind(password_hash);
