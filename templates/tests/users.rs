@@ -31,6 +31,10 @@ mod register;
 #[path = "users/role_management.rs"]
 mod role_management;
 {%- endif %}
+{%- if "auth" in handlers %}
+#[path = "users/shared_limits.rs"]
+mod shared_limits;
+{%- endif %}
 {%- if "user-management" in handlers %}
 #[path = "users/user_management.rs"]
 mod user_management;
