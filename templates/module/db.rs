@@ -70,13 +70,19 @@ pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
 {%- else %}
     // Like SQLite creating its file: the first start creates the database.
     if !{% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::database_exists(database_url).await? {
-        {% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::create_database(database_url).await?;
+        let created = {% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::create_database(database_url).await;
+        // Instances started together race to create it: one wins, the others use it.
+        if created.is_err() && !{% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::database_exists(database_url).await? {
+            created?;
+        }
     }
     let pool = {% if db == "postgres" %}PgPoolOptions{% else %}MySqlPoolOptions{% endif %}::new()
         .acquire_timeout(Duration::from_secs(10))
         .connect(database_url)
         .await?;
 {%- endif %}
+    // The migrator holds a database lock while it runs{% if db == "postgres" %} (an advisory lock){% elif db == "mysql" %} (`GET_LOCK`){% endif %}, so instances
+    // started together apply each migration once.
     sqlx::migrate!().run(&pool).await?;
     Ok(pool)
 }
@@ -615,4 +621,11 @@ pub async fn revoke_role(pool: &Pool, user_id: Uuid, role_id: Uuid) -> Result<bo
     Ok(deleted.rows_affected() > 0)
 }
 {%- endif %}
+
+// Health (0.2.0).
+/// Whether the database answers: one trivial query, for `GET /health`.
+pub async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
 {%- endfilter %}

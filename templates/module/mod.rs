@@ -15,6 +15,7 @@ pub mod email;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod health;
 pub mod hooks;
 pub mod layers;
 pub mod mail;

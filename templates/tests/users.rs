@@ -11,6 +11,8 @@ mod auth;
 #[path = "users/current_user.rs"]
 mod current_user;
 {%- endif %}
+#[path = "users/health.rs"]
+mod health;
 {%- if "auth" in handlers or "register" in handlers %}
 #[path = "users/limits.rs"]
 mod limits;
