@@ -12,7 +12,9 @@
 //! plus, on each database, a crowd of concurrent registrations (`crowd.rs`). "checks" is fmt,
 //! clippy and the generated tests; "walk" the HTTP API of contract section 3 (`walk.rs`) and its
 //! limits on input and rates (`limits.rs`); "two instances" two servers on one database
-//! (`scale_out.rs`).
+//! (`scale_out.rs`), and in the session and jwt cells also two servers sharing rate limits through
+//! a Redis that is killed and restarted, four servers started at once on a fresh database, and a
+//! SIGTERM during a request (`instances.rs`).
 //!
 //! PostgreSQL and MySQL tests need `CARGO_USERS_TEST_POSTGRES_URL` (e.g.
 //! `postgres://postgres@127.0.0.1:5432`) and `CARGO_USERS_TEST_MYSQL_URL` (e.g.
@@ -33,6 +35,8 @@ mod crowd;
 mod databases;
 #[path = "e2e/http.rs"]
 mod http;
+#[path = "e2e/instances.rs"]
+mod instances;
 #[path = "e2e/limits.rs"]
 mod limits;
 #[path = "e2e/mime.rs"]
@@ -51,6 +55,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use auth::Backend;
 use databases::{Db, Store};
 use http::Client;
+use instances::RedisServer;
 use project::{Project, Server, ServerSettings};
 use scale_out::Instance;
 use smtp::SmtpSink;
@@ -222,6 +227,91 @@ fn app_passes_its_checks_and_two_instances_share_logins_and_logouts(
         backend,
         &served.sink,
     );
+    many_instances(db, &served);
+}
+
+// Many instances (0.2.0).
+/// The app of a served cell as many instances: two counting rate limits in one Redis (of the
+/// test's own, killed and started again), four started at the same moment on a fresh database,
+/// and one of those stopped with SIGTERM while a request is in flight.
+fn many_instances(db: Db, served: &Served) {
+    let Served {
+        project,
+        settings,
+        sink,
+        ..
+    } = served;
+    if let Some(redis) = RedisServer::start(instances::redis_port(), &project.scratch) {
+        let on_redis = |label: &str| ServerSettings {
+            label: label.to_string(),
+            app_url: None,
+            environment: instances::redis_environment(&redis.url()),
+            ..settings.clone()
+        };
+        let servers = [
+            Server::start(
+                &project.binary(),
+                &project.dir,
+                &project.scratch,
+                &on_redis("redis-first"),
+            ),
+            Server::start(
+                &project.binary(),
+                &project.dir,
+                &project.scratch,
+                &on_redis("redis-second"),
+            ),
+        ];
+        let clients = instances::instances_of(
+            &servers,
+            &["first instance on Redis", "second instance on Redis"],
+        );
+        reporting_failures(
+            "rate limits shared through Redis",
+            project,
+            &[&servers[0], &servers[1]],
+            sink,
+            || {
+                instances::limits_are_shared_and_survive_a_redis_outage(
+                    &clients[0],
+                    &clients[1],
+                    [&servers[0], &servers[1]],
+                    redis,
+                    &project.scratch,
+                )
+            },
+        );
+    }
+
+    let store = Store::for_test(db, &this_test()).expect("the cell's database server");
+    let database = store.fresh_database(&format!("{}-together", project.name), &project.scratch);
+    let together = ServerSettings::new(&database.url, &sink.url());
+    let mut servers: Vec<Server> = (1..=4)
+        .map(|n| {
+            let settings = ServerSettings {
+                label: format!("together-{n}"),
+                ..together.clone()
+            };
+            Server::spawn(&project.binary(), &project.dir, &project.scratch, &settings)
+        })
+        .collect();
+    for server in &mut servers {
+        server.wait_until_listening();
+    }
+    let names = &["instance 1", "instance 2", "instance 3", "instance 4"];
+    reporting_failures(
+        "four instances started together on a fresh database",
+        project,
+        &servers.iter().collect::<Vec<_>>(),
+        sink,
+        || {
+            instances::instances_started_together_all_serve(&instances::instances_of(
+                &servers, names,
+            ))
+        },
+    );
+    let mut last = servers.pop().expect("four servers");
+    instances::sigterm_lets_the_request_in_flight_finish(&mut last);
 }
 
 /// Generates the app of one cell and holds it to fmt, clippy and its own tests.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Variables of the generated app that must not leak from the test's environment into its
 /// `cargo test` or server: each project brings its own `.env`, and the server gets them set here.
-const APP_VARIABLES: [&str; 7] = [
+const APP_VARIABLES: [&str; 10] = [
     "DATABASE_URL",
     "TEST_DATABASE_URL",
     "USERS_SECRET",
@@ -22,6 +22,9 @@ const APP_VARIABLES: [&str; 7] = [
     "APP_URL",
     "SMTP_URL",
     "RUST_LOG",
+    "RATE_LIMIT_STORE",
+    "REDIS_URL",
+    "TEST_REDIS_URL",
 ];
 
 /// How long the server may take from spawn to accepting connections.
@@ -327,6 +330,8 @@ pub struct ServerSettings {
     pub app_url: Option<String>,
     /// Names the log files (`<label>.stdout.log`) and the server in messages.
     pub label: String,
+    /// More variables, e.g. `RATE_LIMIT_STORE` and `REDIS_URL`.
+    pub environment: Vec<(String, String)>,
 }
 
 impl ServerSettings {
@@ -338,6 +343,7 @@ impl ServerSettings {
             smtp_url: smtp_url.to_string(),
             app_url: None,
             label: "server".to_string(),
+            environment: Vec::new(),
         }
     }
 }
@@ -357,6 +363,19 @@ impl Server {
     /// every variable is set), logging into `log_dir`, and waits until its port accepts
     /// connections.
     pub fn start(
+        binary: &Path,
+        project_dir: &Path,
+        log_dir: &Path,
+        settings: &ServerSettings,
+    ) -> Server {
+        let mut server = Self::spawn(binary, project_dir, log_dir, settings);
+        server.wait_until_listening();
+        server
+    }
+
+    /// Starts the server like [`Server::start`] without waiting for it to listen (see
+    /// [`Server::wait_until_listening`]): to start several at the same moment.
+    pub fn spawn(
         binary: &Path,
         project_dir: &Path,
         log_dir: &Path,
@@ -384,24 +403,32 @@ impl Server {
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("TEST_DATABASE_URL")
+            .env_remove("RATE_LIMIT_STORE")
+            .env_remove("REDIS_URL")
+            .envs(
+                settings
+                    .environment
+                    .iter()
+                    .map(|(name, value)| (name, value)),
+            )
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap())
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
-        let mut server = Server {
+        Server {
             child,
             port,
             app_url,
             label,
             stdout,
             stderr,
-        };
-        server.wait_until_listening();
-        server
+        }
     }
 
-    fn wait_until_listening(&mut self) {
+    /// Waits until the server's port accepts connections; panics with its logs when it exits
+    /// first or takes longer than [`STARTUP_TIMEOUT`].
+    pub fn wait_until_listening(&mut self) {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -448,6 +475,35 @@ impl Server {
             read(&self.stdout),
             read(&self.stderr)
         )
+    }
+}
+
+// Stopping a server (0.2.0).
+impl Server {
+    /// Sends SIGTERM, as an orchestrator does to stop a process.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM the {} failed", self.label);
+    }
+
+    /// Waits for the process to exit, at most `timeout`; panics with its logs when it does not.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "the {} did not exit within {timeout:?}:\n{}",
+                self.label,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
