@@ -152,6 +152,34 @@ async fn with_redis_unreachable_the_limits_hold_in_this_process_and_nothing_fail
     .assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }
 
+#[tokio::test]
+async fn a_redis_that_never_answers_is_given_up_on_and_the_limits_hold_in_this_process() {
+    // Accepts connections and reads nothing from them: a Redis that hangs.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            held.push(connection);
+        }
+    });
+    let app = instance(&url, &fresh_prefix()).await;
+    let email = "hanging@example.com";
+    // Each answer comes (the limiter waits a short timeout, then counts in memory).
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(Duration::from_secs(30), wrong_login(&app, email));
+        assert_eq!(
+            answer.await.expect("an answer despite a hanging Redis"),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        wrong_login(&app, email).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert!(!app.state.limiter.shared_now());
+}
+
 /// A TCP proxy in front of Redis that can be cut and restored, as by a network outage.
 struct Link {
     url: String,
