@@ -12,7 +12,9 @@
 //! plus, on each database, a crowd of concurrent registrations (`crowd.rs`). "checks" is fmt,
 //! clippy and the generated tests; "walk" the HTTP API of contract section 3 (`walk.rs`) and its
 //! limits on input and rates (`limits.rs`); "two instances" two servers on one database
-//! (`scale_out.rs`).
+//! (`scale_out.rs`). In the PostgreSQL session and jwt cells also two servers sharing rate limits
+//! through a Redis that is killed and restarted; in those and the MySQL session cell four servers
+//! started at once on a fresh database and a SIGTERM during a request (`instances.rs`).
 //!
 //! PostgreSQL and MySQL tests need `CARGO_USERS_TEST_POSTGRES_URL` (e.g.
 //! `postgres://postgres@127.0.0.1:5432`) and `CARGO_USERS_TEST_MYSQL_URL` (e.g.
@@ -35,6 +37,8 @@ mod databases;
 mod fuzz;
 #[path = "e2e/http.rs"]
 mod http;
+#[path = "e2e/instances.rs"]
+mod instances;
 #[path = "e2e/limits.rs"]
 mod limits;
 #[path = "e2e/mime.rs"]
@@ -53,6 +57,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use auth::Backend;
 use databases::{Db, Store};
 use http::Client;
+use instances::RedisServer;
 use project::{Project, Server, ServerSettings};
 use scale_out::Instance;
 use smtp::SmtpSink;
@@ -183,10 +188,8 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
     backend: Backend,
     package: &str,
     scale_out: bool,
-) {
-    let Some(served) = serve_cell(db, backend, package, "server") else {
-        return;
-    };
+) -> Option<Served> {
+    let served = serve_cell(db, backend, package, "server")?;
     let Served {
         server,
         settings,
@@ -208,6 +211,7 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
     if scale_out {
         two_instances_share_logins_and_logouts(project, server, settings, backend, sink);
     }
+    Some(served)
 }
 
 /// Generates and checks the app of one cell and serves it from two instances on one database.
@@ -226,6 +230,104 @@ fn app_passes_its_checks_and_two_instances_share_logins_and_logouts(
         backend,
         &served.sink,
     );
+    shared_rate_limits(&served);
+    instances_start_together_and_stop_cleanly(db, &served);
+}
+
+// Many instances (0.2.0).
+/// Two instances of a served cell counting rate limits in one Redis (of the test's own, killed
+/// and started again).
+fn shared_rate_limits(served: &Served) {
+    let Served {
+        project,
+        settings,
+        sink,
+        ..
+    } = served;
+    if let Some(redis) = RedisServer::start(instances::redis_port(), &project.scratch) {
+        let on_redis = |label: &str| ServerSettings {
+            label: label.to_string(),
+            app_url: None,
+            env: instances::redis_environment(&redis.url()),
+            ..settings.clone()
+        };
+        let servers = [
+            Server::start(
+                &project.binary(),
+                &project.dir,
+                &project.scratch,
+                &on_redis("redis-first"),
+            ),
+            Server::start(
+                &project.binary(),
+                &project.dir,
+                &project.scratch,
+                &on_redis("redis-second"),
+            ),
+        ];
+        let clients = instances::instances_of(
+            &servers,
+            &["first instance on Redis", "second instance on Redis"],
+        );
+        reporting_failures(
+            "rate limits shared through Redis",
+            project,
+            &[&servers[0], &servers[1]],
+            sink,
+            || {
+                instances::limits_are_shared_and_survive_a_redis_outage(
+                    &clients[0],
+                    &clients[1],
+                    [&servers[0], &servers[1]],
+                    redis,
+                    &project.scratch,
+                )
+            },
+        );
+    }
+}
+
+/// Four instances of a served cell started at the same moment on a fresh database, and one of
+/// them stopped with SIGTERM while a request is in flight.
+fn instances_start_together_and_stop_cleanly(db: Db, served: &Served) {
+    let Served { project, sink, .. } = served;
+    let store = Store::for_test(db, &this_test()).expect("the cell's database server");
+    let database = store.fresh_database(&format!("{}-together", project.name), &project.scratch);
+    let together = ServerSettings::new(&database.url, &sink.url());
+    let mut servers: Vec<Server> = (1..=4)
+        .map(|n| {
+            let settings = ServerSettings {
+                label: format!("together-{n}"),
+                ..together.clone()
+            };
+            Server::spawn(
+                &project.binary(),
+                &project.dir,
+                &project.scratch,
+                &settings,
+                project::free_port(),
+            )
+        })
+        .collect();
+    for server in &mut servers {
+        server
+            .wait_until_listening()
+            .unwrap_or_else(|taken| panic!("{taken}"));
+    }
+    let names = &["instance 1", "instance 2", "instance 3", "instance 4"];
+    reporting_failures(
+        "four instances started together on a fresh database",
+        project,
+        &servers.iter().collect::<Vec<_>>(),
+        sink,
+        || {
+            instances::instances_started_together_all_serve(&instances::instances_of(
+                &servers, names,
+            ))
+        },
+    );
+    let mut last = servers.pop().expect("four servers");
+    instances::sigterm_lets_the_request_in_flight_finish(&mut last);
 }
 
 /// Generates the app of one cell and holds it to fmt, clippy and its own tests.
@@ -330,12 +432,16 @@ fn postgres_app_gives_an_email_to_one_of_50_racing_registrations_and_keeps_all_2
 
 #[test]
 fn mysql_session_app_builds_passes_its_tests_and_serves_the_contract() {
-    app_builds_passes_its_tests_and_serves_the_contract(
+    let served = app_builds_passes_its_tests_and_serves_the_contract(
         Db::Mysql,
         Backend::Session,
         "e2e-mysql-session",
         false,
     );
+    // MariaDB ignores the migrator's own lock (see the generated `db::migrate_locked`).
+    if let Some(served) = served {
+        instances_start_together_and_stop_cleanly(Db::Mysql, &served);
+    }
 }
 
 #[test]

@@ -82,6 +82,11 @@ async fn serve(state: UsersState) -> std::io::Result<()> {
         // send: refuse cross-site POST, PUT, PATCH and DELETE on your routes too (403).
         .route_layer(middleware::from_fn_with_state(state.clone(), csrf))
 {%- endif %}
+        // Below `require_auth`: load balancers probe it anonymously.
+        .route(
+            {{ module }}::health::HEALTH_PATH,
+            axum::routing::get({{ module }}::health::health),
+        )
         .fallback(not_found)
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(state.config.bind_addr).await?;
@@ -91,8 +96,31 @@ async fn serve(state: UsersState) -> std::io::Result<()> {
         // The client address feeds the per-address rate limits.
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shutdown_signal())
     .await
+}
+
+/// Ctrl-C, or SIGTERM (what orchestrators send to stop a process): the server then stops
+/// accepting connections, finishes the requests in flight and `main` exits 0.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
 }

@@ -148,6 +148,8 @@ pub struct Config {
     /// of the app (default none). Only from these is `X-Forwarded-For` (or `Forwarded`) believed;
     /// see [`crate::{{ module }}::rate_limit::client_address`].
     pub trusted_proxies: Vec<IpNet>,
+    /// `RATE_LIMIT_STORE` (with `REDIS_URL`): where the rate limits count.
+    pub rate_limit_store: RateLimitStore,
 {%- if "oauth2" in handlers %}
     /// `OAUTH2_PROVIDERS` and their settings: the providers users can log in with (none when
     /// unset).
@@ -222,6 +224,49 @@ fn quota(burst: u32, period: Duration) -> Quota {
     Quota::with_period(period)
         .expect("a non-zero period")
         .allow_burst(NonZeroU32::new(burst).expect("a non-zero burst"))
+}
+
+// Shared rate limits (0.2.0).
+/// Where the rate limits count: `RATE_LIMIT_STORE`.
+#[derive(Clone, Debug)]
+pub enum RateLimitStore {
+    /// `memory` (the default): in this process. Behind a load balancer each instance counts on
+    /// its own, so N instances allow N times the guesses.
+    Memory,
+    /// `redis`: in the Redis server of `REDIS_URL`, shared by every instance. While Redis is
+    /// unreachable each instance counts in memory (and logs a warning).
+    Redis(redis::Client),
+}
+
+impl RateLimitStore {
+    /// The store `RATE_LIMIT_STORE` names (unset: `memory`); `redis` needs `REDIS_URL`.
+    pub fn from_settings(
+        store: Option<&str>,
+        redis_url: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        match store.map(str::trim) {
+            None | Some("memory") => Ok(Self::Memory),
+            Some("redis") => {
+                let url = redis_url.ok_or_else(|| {
+                    ConfigError(
+                        "RATE_LIMIT_STORE=redis needs REDIS_URL, e.g. redis://127.0.0.1:6379"
+                            .to_owned(),
+                    )
+                })?;
+                // The URL may hold a password: the message does not repeat it.
+                let client = redis::Client::open(url.trim()).map_err(|error| {
+                    ConfigError(format!(
+                        "REDIS_URL is not a Redis URL like redis://127.0.0.1:6379 ({})",
+                        error.category()
+                    ))
+                })?;
+                Ok(Self::Redis(client))
+            }
+            Some(other) => Err(ConfigError(format!(
+                "RATE_LIMIT_STORE {other:?} is neither `memory` nor `redis`"
+            ))),
+        }
+    }
 }
 
 /// Parses `TRUSTED_PROXIES`: addresses (`10.0.0.1`) or CIDR ranges (`10.0.0.0/8`, `fd00::/8`),
@@ -430,6 +475,10 @@ impl Config {
             mail_from: var("MAIL_FROM").unwrap_or_else(|| "no-reply@localhost".to_owned()),
             rate_limits: RateLimits::from_setting(var("RATE_LIMITS").as_deref())?,
             trusted_proxies: parse_trusted_proxies(&var("TRUSTED_PROXIES").unwrap_or_default())?,
+            rate_limit_store: RateLimitStore::from_settings(
+                var("RATE_LIMIT_STORE").as_deref(),
+                var("REDIS_URL").as_deref(),
+            )?,
 {%- if "oauth2" in handlers %}
             oauth2: oauth2_providers(&var)?,
 {%- endif %}
@@ -571,6 +620,7 @@ mod tests {
             mail_from: "no-reply@localhost".to_owned(),
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
+            rate_limit_store: RateLimitStore::Memory,
             oauth2: vec![OAuth2Provider::github("id", "secret")],
         };
         assert_eq!(
@@ -624,5 +674,36 @@ mod limits_tests {
         );
         let error = RateLimits::from_setting(Some("of")).expect_err("an error");
         assert!(error.to_string().contains("RATE_LIMITS"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_memory_unless_redis_is_asked_for_with_a_url() {
+        assert!(matches!(
+            RateLimitStore::from_settings(None, None),
+            Ok(RateLimitStore::Memory)
+        ));
+        assert!(matches!(
+            RateLimitStore::from_settings(Some("memory"), Some("redis://127.0.0.1:6379")),
+            Ok(RateLimitStore::Memory)
+        ));
+        assert!(matches!(
+            RateLimitStore::from_settings(Some("redis"), Some("redis://127.0.0.1:6379")),
+            Ok(RateLimitStore::Redis(_))
+        ));
+        let error = |store, url| {
+            RateLimitStore::from_settings(Some(store), url)
+                .expect_err("an error")
+                .to_string()
+        };
+        assert!(error("redis", None).contains("REDIS_URL"));
+        assert!(error("Redis ", None).contains("RATE_LIMIT_STORE"));
+        let bad_url = error("redis", Some("http://user:hunter2@cache:6379"));
+        assert!(bad_url.contains("REDIS_URL"), "{bad_url}");
+        assert!(!bad_url.contains("hunter2"), "{bad_url}");
     }
 }

@@ -70,17 +70,58 @@ pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
 {%- else %}
     // Like SQLite creating its file: the first start creates the database.
     if !{% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::database_exists(database_url).await? {
-        {% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::create_database(database_url).await?;
+        let created = {% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::create_database(database_url).await;
+        // Instances started together race to create it: one wins, the others use it.
+        if created.is_err() && !{% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::database_exists(database_url).await? {
+            created?;
+        }
     }
     let pool = {% if db == "postgres" %}PgPoolOptions{% else %}MySqlPoolOptions{% endif %}::new()
         .acquire_timeout(Duration::from_secs(10))
         .connect(database_url)
         .await?;
 {%- endif %}
+{%- if db == "mysql" %}
+    migrate_locked(&pool).await?;
+{%- else %}
+    // The migrator holds a database lock while it runs{% if db == "postgres" %} (an advisory lock){% endif %}, so instances
+    // started together apply each migration once.
     sqlx::migrate!().run(&pool).await?;
+{%- endif %}
     Ok(pool)
 }
 
+{% if db == "mysql" -%}
+// Start-up of instances together (0.2.0).
+/// How long an instance waits for another one to finish migrating, at start-up.
+const MIGRATION_LOCK_SECONDS: u64 = 300;
+
+/// Runs the migrations while holding a named lock of this database, so that instances started
+/// together apply each migration once. sqlx's migrator takes `GET_LOCK(name, -1)`, which MariaDB
+/// answers at once without the lock (it takes no negative timeout): a second instance would then
+/// see the first one's migration half done and refuse to start.
+async fn migrate_locked(pool: &Pool) -> Result<(), sqlx::Error> {
+    let mut connection = pool.acquire().await?;
+    let locked: Option<i64> =
+        sqlx::query_scalar("SELECT GET_LOCK(CONCAT(DATABASE(), '.cargo_users_migrations'), ?)")
+            .bind(MIGRATION_LOCK_SECONDS)
+            .fetch_one(&mut *connection)
+            .await?;
+    if locked != Some(1) {
+        return Err(sqlx::Error::Protocol(format!(
+            "another instance held the migration lock for over {MIGRATION_LOCK_SECONDS} s"
+        )));
+    }
+    let migrated = sqlx::migrate!().run(&mut *connection).await;
+    // The lock also ends with the connection, should this fail.
+    let _ = sqlx::query("SELECT RELEASE_LOCK(CONCAT(DATABASE(), '.cargo_users_migrations'))")
+        .execute(&mut *connection)
+        .await;
+    migrated?;
+    Ok(())
+}
+
+{% endif -%}
 /// The current time, to the second. Timestamps are stored at this precision so that they compare
 /// correctly in every database.
 pub fn now() -> DateTime<Utc> {
@@ -975,4 +1016,11 @@ async fn count_admins(transaction: &mut sqlx::Transaction<'_, Db>) -> Result<i64
         .await
 }
 {%- endif %}
+
+// Health (0.2.0).
+/// Whether the database answers: one trivial query, for `GET /health`.
+pub async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
 {%- endfilter %}

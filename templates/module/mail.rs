@@ -155,6 +155,7 @@ mod tests {
             mail_from: "no-reply@localhost".to_owned(),
             rate_limits: crate::{{ module }}::config::RateLimits::default(),
             trusted_proxies: Vec::new(),
+            rate_limit_store: crate::{{ module }}::config::RateLimitStore::Memory,
 {%- if "oauth2" in handlers %}
             oauth2: Vec::new(),
 {%- endif %}

@@ -15,6 +15,7 @@ pub mod email;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod health;
 pub mod hooks;
 pub mod layers;
 pub mod mail;
@@ -96,7 +97,7 @@ impl UsersState {
     /// A state around an existing pool (whose migrations have run).
     pub fn new(config: Config, db: db::Pool, mailer: mail::Mailer) -> Self {
         Self {
-            limiter: rate_limit::Limiter::new(config.rate_limits),
+            limiter: rate_limit::Limiter::for_store(config.rate_limits, &config.rate_limit_store),
 {%- if backend == "session" %}
             backend: backend::Backend,
 {%- else %}

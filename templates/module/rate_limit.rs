@@ -17,7 +17,9 @@
 //! address, IPv6 addresses counted per /64 (one machine usually holds a whole /64). Buckets that
 //! are full again are forgotten by a background task every [`PRUNE_INTERVAL`].
 //!
-//! The limits are per server process: behind a load balancer each instance counts on its own.
+//! With `RATE_LIMIT_STORE=memory` (the default) the limits are per server process: behind a load
+//! balancer each instance counts on its own. With `RATE_LIMIT_STORE=redis` every instance counts
+//! in one Redis (see `rate_limit/redis_store.rs`), and in memory only while Redis is unreachable.
 
 use std::{
     collections::HashMap,
@@ -35,7 +37,14 @@ use governor::Quota;
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use super::{UsersState, config::RateLimits, email::canonical_email, error::ApiError};
+use super::{
+    UsersState,
+    config::{RateLimitStore, RateLimits},
+    email::canonical_email,
+    error::ApiError,
+};
+
+mod redis_store;
 
 /// How often buckets that are full again (so hold nothing worth keeping) are dropped.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
@@ -53,6 +62,9 @@ struct Inner {
     /// The theoretical arrival time of each bucket (GCRA): a bucket whose time is in the past is
     /// full.
     buckets: Mutex<HashMap<Key, Instant>>,
+    /// The buckets every instance shares, when `RATE_LIMIT_STORE=redis`; the ones above then
+    /// count only while Redis is unreachable.
+    shared: Option<redis_store::RedisStore>,
 }
 
 /// What a bucket counts.
@@ -88,9 +100,42 @@ impl Limiter {
     /// Limiters with these quotas whose stale buckets are pruned every `every` (by a task on the
     /// current Tokio runtime; without one, only when many buckets pile up).
     pub fn with_pruning(limits: RateLimits, every: Duration) -> Self {
+        Self::with_store(limits, every, None)
+    }
+
+    /// Limiters with these quotas, kept where `RATE_LIMIT_STORE` says.
+    pub fn for_store(limits: RateLimits, store: &RateLimitStore) -> Self {
+        match store {
+            RateLimitStore::Memory => Self::new(limits),
+            RateLimitStore::Redis(client) => {
+                Self::shared(limits, client.clone(), redis_store::KEY_PREFIX.to_owned())
+            }
+        }
+    }
+
+    /// Limiters with these quotas that every instance on the Redis server of `client` shares,
+    /// under keys that start with `key_prefix`. Redis is connected on first use: the app starts
+    /// and counts in memory while it is down.
+    pub fn shared(limits: RateLimits, client: redis::Client, key_prefix: String) -> Self {
+        let store = match redis_store::RedisStore::new(client, key_prefix) {
+            Ok(store) => Some(store),
+            Err(error) => {
+                tracing::warn!("cannot use Redis ({error}): rate limits count per process");
+                None
+            }
+        };
+        Self::with_store(limits, PRUNE_INTERVAL, store)
+    }
+
+    fn with_store(
+        limits: RateLimits,
+        every: Duration,
+        shared: Option<redis_store::RedisStore>,
+    ) -> Self {
         let inner = Arc::new(Inner {
             limits,
             buckets: Mutex::new(HashMap::new()),
+            shared,
         });
         spawn_pruner(Arc::downgrade(&inner), every);
         Self { inner }
@@ -101,7 +146,7 @@ impl Limiter {
     /// counting; 429 with the time to wait when a budget is spent (the address's, the account's
     /// from this address, or the account's ceiling). Call [`Attempt::succeeded`] on the result
     /// when the attempt succeeds, so only failures add up.
-    pub fn check(
+    pub async fn check(
         &self,
         action: &'static str,
         email: &str,
@@ -118,7 +163,7 @@ impl Limiter {
             ),
             (Key::Account(action, account), limits.per_account),
         ];
-        self.take(&keys)?;
+        self.take(&keys).await?;
         Ok(Attempt {
             limiter: self.clone(),
             forgiven: [
@@ -130,20 +175,35 @@ impl Limiter {
 
     /// Counts one attempt at `action` from `client` alone, for routes that name no account (such
     /// as the OAuth2 authorize step), or answers 429 with the time to wait.
-    pub fn check_address(&self, action: &'static str, client: ClientAddr) -> Result<(), ApiError> {
+    pub async fn check_address(
+        &self,
+        action: &'static str,
+        client: ClientAddr,
+    ) -> Result<(), ApiError> {
         self.take(&[(
             Key::Address(action, client.key()),
             self.inner.limits.per_address,
         )])
+        .await
     }
 
     /// Counts one registration from `client`, or answers 429 with the time to wait: each one
     /// costs a password hash and creates an account.
-    pub fn check_registration(&self, client: ClientAddr) -> Result<(), ApiError> {
+    pub async fn check_registration(&self, client: ClientAddr) -> Result<(), ApiError> {
         self.take(&[(
             Key::Registrations(client.key()),
             self.inner.limits.registrations_per_address,
         )])
+        .await
+    }
+
+    /// Whether the limits count in Redis at the moment: `false` with `RATE_LIMIT_STORE=memory`,
+    /// and during a Redis outage (then each instance counts on its own).
+    pub fn shared_now(&self) -> bool {
+        self.inner
+            .shared
+            .as_ref()
+            .is_some_and(redis_store::RedisStore::available)
     }
 
     /// The number of buckets held (full buckets are dropped by the pruning).
@@ -157,8 +217,20 @@ impl Limiter {
     }
 
     /// Takes one token from every bucket, or from none when one of them is empty (then 429 with
-    /// the longest wait).
-    fn take(&self, keys: &[(Key, Quota)]) -> Result<(), ApiError> {
+    /// the longest wait): in Redis when the limits are shared and it answers, else in memory.
+    async fn take(&self, keys: &[(Key, Quota)]) -> Result<(), ApiError> {
+        let shared = match &self.inner.shared {
+            Some(store) => store.take(keys).await,
+            None => None,
+        };
+        match shared {
+            Some(wait) if wait.is_zero() => Ok(()),
+            Some(wait) => Err(ApiError::too_many_requests(wait)),
+            None => self.take_in_memory(keys),
+        }
+    }
+
+    fn take_in_memory(&self, keys: &[(Key, Quota)]) -> Result<(), ApiError> {
         let now = Instant::now();
         let mut buckets = self.inner.buckets();
         if buckets.len() > MAX_TRACKED_KEYS {
@@ -222,7 +294,10 @@ pub struct Attempt {
 impl Attempt {
     /// The attempt succeeded (say the password was right): it no longer counts against the
     /// account, so only failures lock anything. The per-address count stays.
-    pub fn succeeded(self) {
+    pub async fn succeeded(self) {
+        if let Some(store) = &self.limiter.inner.shared {
+            store.give_back(&self.forgiven).await;
+        }
         let mut buckets = self.limiter.inner.buckets();
         for (key, quota) in self.forgiven {
             if let Some(due) = buckets.get_mut(&key) {
@@ -452,6 +527,7 @@ mod tests {
         let client = ClientAddr(Some(ip("192.0.2.1")));
         limiter
             .check("login", "ada@example.com", client)
+            .await
             .expect("a first attempt");
         assert_eq!(limiter.tracked_keys(), 3);
         // No further request comes: only the timer can drop the buckets.
@@ -466,11 +542,17 @@ mod tests {
     async fn one_address_in_any_spelling_is_one_bucket_and_invalid_ones_count_nowhere() {
         let limiter = Limiter::new(limits(1));
         let client = ClientAddr(None);
-        limiter.check("login", "ALÍCE@example.com", client).unwrap();
-        let again = limiter.check("login", " ali\u{301}ce@Example.com", client);
+        limiter
+            .check("login", "ALÍCE@example.com", client)
+            .await
+            .unwrap();
+        let again = limiter
+            .check("login", " ali\u{301}ce@Example.com", client)
+            .await;
         assert_eq!(again.err().expect("the same bucket").code, "rate_limited");
         let error = limiter
             .check("login", "alice\0@example.com", client)
+            .await
             .err()
             .expect("422");
         assert_eq!(error.code, "invalid_email");

@@ -11,6 +11,8 @@ mod auth;
 #[path = "users/current_user.rs"]
 mod current_user;
 {%- endif %}
+#[path = "users/health.rs"]
+mod health;
 {%- if "auth" in handlers or "register" in handlers %}
 #[path = "users/limits.rs"]
 mod limits;
@@ -30,6 +32,10 @@ mod register;
 {%- if "role-management" in handlers %}
 #[path = "users/role_management.rs"]
 mod role_management;
+{%- endif %}
+{%- if "auth" in handlers %}
+#[path = "users/shared_limits.rs"]
+mod shared_limits;
 {%- endif %}
 {%- if "verify" in handlers or "password-reset" in handlers %}
 #[path = "users/tokens.rs"]

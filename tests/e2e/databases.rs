@@ -54,6 +54,15 @@ impl Db {
     }
 }
 
+// Redis (0.2.0).
+/// The Redis server of `CARGO_USERS_TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`), for the
+/// generated tests of the shared rate limits (`TEST_REDIS_URL`); unset, they say they skipped.
+pub fn redis_url() -> Option<String> {
+    std::env::var("CARGO_USERS_TEST_REDIS_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
 /// Where the generated app's data lives during a test: a SQLite file, or a database server.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -111,6 +120,9 @@ impl Store {
                 }),
             )],
         }
+        .into_iter()
+        .chain(redis_url().map(|url| ("TEST_REDIS_URL".to_string(), url)))
+        .collect()
     }
 
     /// A database no one has used, named after `label`, for one or more server processes: a file

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Variables of the generated app that must not leak from the test's environment into its
 /// `cargo test` or server: each project brings its own `.env`, and the server gets them set here.
-const APP_VARIABLES: [&str; 7] = [
+const APP_VARIABLES: [&str; 10] = [
     "DATABASE_URL",
     "TEST_DATABASE_URL",
     "USERS_SECRET",
@@ -22,6 +22,9 @@ const APP_VARIABLES: [&str; 7] = [
     "APP_URL",
     "SMTP_URL",
     "RUST_LOG",
+    "RATE_LIMIT_STORE",
+    "REDIS_URL",
+    "TEST_REDIS_URL",
 ];
 
 /// Fewer passing generated tests than this means `cargo test` did not run them (the smallest
@@ -421,7 +424,9 @@ impl Server {
         unreachable!("the last attempt returns or panics")
     }
 
-    fn spawn(
+    /// Starts the server on `port` without waiting for it to listen (see
+    /// [`Server::wait_until_listening`]): to start several at the same moment.
+    pub fn spawn(
         binary: &Path,
         project_dir: &Path,
         log_dir: &Path,
@@ -449,6 +454,8 @@ impl Server {
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("TEST_DATABASE_URL")
+            .env_remove("RATE_LIMIT_STORE")
+            .env_remove("REDIS_URL")
             .envs(settings.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).unwrap())
@@ -467,7 +474,7 @@ impl Server {
 
     /// Waits for the server's own word that it listens on its port (a successful connection
     /// alone could reach another process that took the port). `Err` when the port was taken.
-    fn wait_until_listening(&mut self) -> Result<(), String> {
+    pub fn wait_until_listening(&mut self) -> Result<(), String> {
         let started = Instant::now();
         let listening = format!("listening on http://127.0.0.1:{}", self.port);
         loop {
@@ -520,6 +527,35 @@ impl Server {
             read(&self.stdout),
             read(&self.stderr)
         )
+    }
+}
+
+// Stopping a server (0.2.0).
+impl Server {
+    /// Sends SIGTERM, as an orchestrator does to stop a process.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM the {} failed", self.label);
+    }
+
+    /// Waits for the process to exit, at most `timeout`; panics with its logs when it does not.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "the {} did not exit within {timeout:?}:\n{}",
+                self.label,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -42,7 +42,7 @@ async fn login(
     let email = canonical_email(&request.email)?;
     // Failures count per account and client address, with a looser ceiling per account: a
     // stranger who guesses spends their own budget and cannot lock the owner out.
-    let attempt = state.limiter.check("login", &email, client)?;
+    let attempt = state.limiter.check("login", &email, client).await?;
     hooks::pre_login(&state, &email).await?;
     let user = crate::{{ module }}::db::find_user_by_email(&state.db, &email).await?;
     // One Argon2 verification runs whether or not the account exists (against a dummy hash when it
@@ -54,7 +54,7 @@ async fn login(
         _ => return Err(ApiError::invalid_credentials()),
     };
     // The right password is no guess: it does not count against the account.
-    attempt.succeeded();
+    attempt.succeeded().await;
     // Checked only after the password, so that these answers tell nothing to someone who does not
     // know it.
     if !user.is_active {

@@ -134,7 +134,8 @@ async fn update_me(
     // Someone holding a logged-in browser must not be able to guess the password here at will.
     let attempt = state
         .limiter
-        .check("current_password", &user.email, client)?;
+        .check("current_password", &user.email, client)
+        .await?;
     let stored = Some(user.password_hash.clone());
     if !state.passwords.verify(current_password, stored).await? {
         return Err(ApiError::new(
@@ -144,7 +145,7 @@ async fn update_me(
         ));
     }
     // Only wrong passwords count against the account.
-    attempt.succeeded();
+    attempt.succeeded().await;
 {%- if "verify" in handlers %}
     // A taken address is refused before anything is written (the unique index decides again when
     // the link is used).

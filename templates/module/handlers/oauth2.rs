@@ -70,7 +70,10 @@ async fn authorize(
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     // Each call stores a state row for a while: limit them per client address.
-    state.limiter.check_address("oauth2_authorize", client)?;
+    state
+        .limiter
+        .check_address("oauth2_authorize", client)
+        .await?;
     let provider = provider(&state, name)?;
     let started = oauth2::start(&state, &provider).await?;
     let cookie = cookies::set(

@@ -47,7 +47,8 @@ async fn forgot_password(
 ) -> Result<StatusCode, ApiError> {
     state
         .limiter
-        .check("forgot_password", &request.email, client)?;
+        .check("forgot_password", &request.email, client)
+        .await?;
     let user = db::find_user_by_email(&state.db, &request.email).await?;
     if let Some(user) = user.filter(|user| user.is_active) {
         super::mail_token(&state, &user, Purpose::Reset).await?;

@@ -46,7 +46,7 @@ async fn register(
     let email = canonical_email(&request.email)?;
     valid_password(&request.password)?;
     // Each registration costs a password hash: one client address gets a few at a time.
-    state.limiter.check_registration(client)?;
+    state.limiter.check_registration(client).await?;
     hooks::pre_registration(&state, &email).await?;
     let password_hash = state.passwords.hash(request.password).await?;
     let new_user = NewUser {

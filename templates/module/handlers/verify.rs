@@ -107,7 +107,8 @@ async fn resend(
 ) -> Result<StatusCode, ApiError> {
     state
         .limiter
-        .check("verify_resend", &request.email, client)?;
+        .check("verify_resend", &request.email, client)
+        .await?;
     let user = db::find_user_by_email(&state.db, &request.email).await?;
     if let Some(user) = user.filter(|user| user.is_active && !user.is_verified) {
         super::mail_token(&state, &user, Purpose::Verify).await?;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use {{ crate_name }}::{{ module }}::{
     self, UsersState,
-    config::{Config, RateLimits},
+    config::{Config, RateLimitStore, RateLimits},
     db::{self, NewUser},
     mail::Mailer,
 {%- if "role-management" in handlers %}
@@ -235,6 +235,7 @@ pub async fn app_with_config(configure: impl FnOnce(&mut Config)) -> TestApp {
         mail_from: "no-reply@localhost".to_owned(),
         rate_limits: RateLimits::default(),
         trusted_proxies: Vec::new(),
+        rate_limit_store: RateLimitStore::Memory,
 {%- if "oauth2" in handlers %}
         oauth2: Vec::new(),
 {%- endif %}
