@@ -118,6 +118,7 @@ fn two_instances_share_logins_and_logouts(
     settings: &ServerSettings,
     backend: Backend,
     sink: &SmtpSink,
+    has_roles: bool,
 ) {
     let second = second_instance(project, first, settings);
     reporting_failures(
@@ -130,10 +131,12 @@ fn two_instances_share_logins_and_logouts(
                 &Instance {
                     name: "first instance",
                     client: Client::new(first.port),
+                    has_roles,
                 },
                 &Instance {
                     name: "second instance",
                     client: Client::new(second.port),
+                    has_roles,
                 },
                 backend,
                 &first.app_url,
@@ -206,7 +209,14 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
     let what = format!("the limits of {what}");
     reporting_failures(&what, project, &[server], sink, || limits::checks(&app));
     if scale_out {
-        two_instances_share_logins_and_logouts(project, server, settings, backend, sink);
+        two_instances_share_logins_and_logouts(
+            project,
+            server,
+            settings,
+            backend,
+            sink,
+            app.has_roles,
+        );
     }
 }
 
@@ -225,6 +235,8 @@ fn app_passes_its_checks_and_two_instances_share_logins_and_logouts(
         &served.settings,
         backend,
         &served.sink,
+        // As in `generate_and_check`: role-management comes with `--handlers all`.
+        db != Db::Sqlite,
     );
 }
 
