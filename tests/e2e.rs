@@ -39,6 +39,8 @@ mod http;
 mod limits;
 #[path = "e2e/mime.rs"]
 mod mime;
+#[path = "e2e/oauth2.rs"]
+mod oauth2;
 #[path = "e2e/project.rs"]
 mod project;
 #[path = "e2e/scale_out.rs"]
@@ -335,6 +337,37 @@ fn postgres_jwt_cookie_app_builds_passes_its_tests_serves_the_contract_and_scale
 #[test]
 fn postgres_app_gives_an_email_to_one_of_50_racing_registrations_and_keeps_all_200_of_a_crowd() {
     app_keeps_concurrent_registrations_apart(Db::Postgres, "e2e-pg-crowd");
+}
+
+// (0.2.0, clean) OAuth2 takeover over HTTP, against a mock provider served by this process.
+#[test]
+fn postgres_oauth2_login_with_an_unverified_email_creates_nothing_and_verification_drops_a_link() {
+    let Some(store) = Store::for_test(Db::Postgres, &this_test()) else {
+        return;
+    };
+    let project = Project::generate_with(
+        "e2e-pg-oauth2",
+        Backend::Session.name(),
+        Db::Postgres.name(),
+        Some("all"),
+    );
+    project.cargo(&["build"]);
+    let sink = SmtpSink::start();
+    let provider = oauth2::MockProvider::start();
+    let database = store.fresh_database("e2e-pg-oauth2", &project.scratch);
+    let mut settings = ServerSettings::new(&database.url, &sink.url());
+    settings.env.extend(provider.env());
+    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    let client = Client::new(server.port);
+    reporting_failures(
+        "OAuth2 takeover over HTTP",
+        &project,
+        &[&server],
+        &sink,
+        || {
+            oauth2::takeover_checks(&client, &provider, &database, &sink, &server.app_url, true);
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
