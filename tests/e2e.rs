@@ -43,6 +43,8 @@ mod instances;
 mod limits;
 #[path = "e2e/mime.rs"]
 mod mime;
+#[path = "e2e/oauth2.rs"]
+mod oauth2;
 #[path = "e2e/project.rs"]
 mod project;
 #[path = "e2e/scale_out.rs"]
@@ -123,6 +125,7 @@ fn two_instances_share_logins_and_logouts(
     settings: &ServerSettings,
     backend: Backend,
     sink: &SmtpSink,
+    has_roles: bool,
 ) {
     let second = second_instance(project, first, settings);
     reporting_failures(
@@ -135,10 +138,12 @@ fn two_instances_share_logins_and_logouts(
                 &Instance {
                     name: "first instance",
                     client: Client::new(first.port),
+                    has_roles,
                 },
                 &Instance {
                     name: "second instance",
                     client: Client::new(second.port),
+                    has_roles,
                 },
                 backend,
                 &first.app_url,
@@ -209,7 +214,14 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
     let what = format!("the limits of {what}");
     reporting_failures(&what, project, &[server], sink, || limits::checks(&app));
     if scale_out {
-        two_instances_share_logins_and_logouts(project, server, settings, backend, sink);
+        two_instances_share_logins_and_logouts(
+            project,
+            server,
+            settings,
+            backend,
+            sink,
+            app.has_roles,
+        );
     }
     Some(served)
 }
@@ -229,6 +241,8 @@ fn app_passes_its_checks_and_two_instances_share_logins_and_logouts(
         &served.settings,
         backend,
         &served.sink,
+        // As in `generate_and_check`: role-management comes with `--handlers all`.
+        db != Db::Sqlite,
     );
     shared_rate_limits(&served);
     instances_start_together_and_stop_cleanly(db, &served);
@@ -425,6 +439,37 @@ fn postgres_jwt_cookie_app_builds_passes_its_tests_serves_the_contract_and_scale
 #[test]
 fn postgres_app_gives_an_email_to_one_of_50_racing_registrations_and_keeps_all_200_of_a_crowd() {
     app_keeps_concurrent_registrations_apart(Db::Postgres, "e2e-pg-crowd");
+}
+
+// (0.2.0, clean) OAuth2 takeover over HTTP, against a mock provider served by this process.
+#[test]
+fn postgres_oauth2_login_with_an_unverified_email_creates_nothing_and_verification_drops_a_link() {
+    let Some(store) = Store::for_test(Db::Postgres, &this_test()) else {
+        return;
+    };
+    let project = Project::generate_with(
+        "e2e-pg-oauth2",
+        Backend::Session.name(),
+        Db::Postgres.name(),
+        Some("all"),
+    );
+    project.cargo(&["build"]);
+    let sink = SmtpSink::start();
+    let provider = oauth2::MockProvider::start();
+    let database = store.fresh_database("e2e-pg-oauth2", &project.scratch);
+    let mut settings = ServerSettings::new(&database.url, &sink.url());
+    settings.env.extend(provider.env());
+    let server = Server::start(&project.binary(), &project.dir, &project.scratch, &settings);
+    let client = Client::new(server.port);
+    reporting_failures(
+        "OAuth2 takeover over HTTP",
+        &project,
+        &[&server],
+        &sink,
+        || {
+            oauth2::takeover_checks(&client, &provider, &database, &sink, &server.app_url, true);
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -84,8 +84,8 @@ pub const MAX_PAGE_SIZE: i64 = 500;
 
 /// The role that may manage users and roles: the guard in [`crate::{{ module }}::router`] lets
 /// only its holders reach those routes. Give it to a first user with
-/// `cargo run -- users create-user --email ... --password ... --verified --role admin` (after
-/// `cargo run -- users create-role --name admin`).
+/// `cargo run -- users create-user --email ... --password ... --verified --role admin`: the
+/// `admin_role` migration creates the role.
 pub const ADMIN_ROLE: &str = "admin";
 /// Role names are 1 to this many characters: ASCII letters, digits, `-`, `_`, `.` and `:`.
 pub const MAX_ROLE_NAME_CHARS: usize = 64;

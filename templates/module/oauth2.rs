@@ -39,6 +39,12 @@ use super::{
     tokens,
 };
 
+/// Whether the provider's tokens are kept in `oauth_accounts` after the login. Off by default:
+/// the login needs them only once, to read the user info, and a stored token is a credential at
+/// the provider for whoever reads the database. Turn it on only if the app calls the provider
+/// later on the user's behalf; each login then stores the tokens it received.
+pub const STORE_PROVIDER_TOKENS: bool = false;
+
 /// The HTTP client for the requests to the providers. Cheap to clone.
 #[derive(Clone)]
 pub struct OAuth2Client {
@@ -161,7 +167,8 @@ pub async fn take_state(
 
 /// The tokens a provider issued.
 pub struct ProviderTokens {
-    /// The access token, for the user-info request (and for your own calls to the provider).
+    /// The access token, for the user-info request (and for your own calls to the provider, see
+    /// [`STORE_PROVIDER_TOKENS`]).
     pub access_token: String,
     /// The refresh token, if the provider sent one.
     pub refresh_token: Option<String>,
@@ -396,7 +403,8 @@ pub async fn find_linked_user(
     Ok(row.map(|(user_id,)| user_id))
 }
 
-/// Links the provider's account to the user, with its tokens.
+/// Links the provider's account to the user, with its tokens if [`STORE_PROVIDER_TOKENS`] is on
+/// (else with an empty access token and no refresh token).
 pub async fn link_account(
     pool: &Pool,
     provider: &str,
@@ -405,6 +413,8 @@ pub async fn link_account(
     tokens: &ProviderTokens,
 ) -> Result<(), sqlx::Error> {
     let now = db::now();
+    // Tokens the app does not use are not kept: a database leak would hand them out.
+    let tokens = STORE_PROVIDER_TOKENS.then_some(tokens);
     sqlx::query(
         "INSERT INTO oauth_accounts \
          (provider, account_id, user_id, access_token, refresh_token, expires_at, created_at, updated_at) \
@@ -413,9 +423,9 @@ pub async fn link_account(
     .bind(provider)
     .bind(account_id)
     .bind(user_id)
-    .bind(&tokens.access_token)
-    .bind(&tokens.refresh_token)
-    .bind(tokens.expires_at)
+    .bind(tokens.map_or("", |tokens| tokens.access_token.as_str()))
+    .bind(tokens.and_then(|tokens| tokens.refresh_token.as_deref()))
+    .bind(tokens.and_then(|tokens| tokens.expires_at))
     .bind(now)
     .bind(now)
     .execute(pool)
@@ -424,13 +434,17 @@ pub async fn link_account(
 }
 
 /// Stores the tokens of a new login with a linked account. A refresh token is kept until the
-/// provider sends a new one (many send one only at the first consent).
+/// provider sends a new one (many send one only at the first consent). Without
+/// [`STORE_PROVIDER_TOKENS`], clears whatever tokens the account still has.
 pub async fn update_tokens(
     pool: &Pool,
     provider: &str,
     account_id: &str,
     tokens: &ProviderTokens,
 ) -> Result<(), sqlx::Error> {
+    if !STORE_PROVIDER_TOKENS {
+        return clear_tokens(pool, provider, account_id).await;
+    }
     sqlx::query(
         "UPDATE oauth_accounts SET access_token = $1, refresh_token = COALESCE($2, refresh_token), \
          expires_at = $3, updated_at = $4 WHERE provider = $5 AND account_id = $6",
@@ -438,6 +452,21 @@ pub async fn update_tokens(
     .bind(&tokens.access_token)
     .bind(&tokens.refresh_token)
     .bind(tokens.expires_at)
+    .bind(db::now())
+    .bind(provider)
+    .bind(account_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the tokens of a linked account (stored while [`STORE_PROVIDER_TOKENS`] was on, or by
+/// an older version): the link itself stays.
+async fn clear_tokens(pool: &Pool, provider: &str, account_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE oauth_accounts SET access_token = '', refresh_token = NULL, expires_at = NULL, \
+         updated_at = $1 WHERE provider = $2 AND account_id = $3",
+    )
     .bind(db::now())
     .bind(provider)
     .bind(account_id)

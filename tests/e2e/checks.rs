@@ -78,9 +78,16 @@ pub fn expect_error_code(response: &Response, status: u16, code: &str, what: &st
 }
 
 /// Checks a user object: a UUID `id`, the `email`, `is_active` true, the expected
-/// `is_verified`, and `roles` (if present) a list. Returns its `id`.
+/// `is_verified`, and `roles`: a list when the app has role-management (`has_roles`), absent
+/// otherwise. Returns its `id`.
 #[track_caller]
-pub fn expect_user(user: &Value, email: &str, is_verified: bool, what: &str) -> String {
+pub fn expect_user(
+    user: &Value,
+    email: &str,
+    is_verified: bool,
+    has_roles: bool,
+    what: &str,
+) -> String {
     let id = user["id"].as_str().unwrap_or("");
     assert!(
         is_uuid(id),
@@ -95,12 +102,11 @@ pub fn expect_user(user: &Value, email: &str, is_verified: bool, what: &str) -> 
         user["is_verified"], is_verified,
         "{what}: the user's `is_verified`: {user}"
     );
-    if let Some(roles) = user.get("roles") {
-        assert!(
-            roles.is_array(),
-            "{what}: `roles`, when present, is a list: {user}"
-        );
-    }
+    assert_eq!(
+        user.get("roles").map(Value::is_array),
+        has_roles.then_some(true),
+        "{what}: the user's `roles` (role-management installed: {has_roles}): {user}"
+    );
     id.to_string()
 }
 
@@ -197,7 +203,31 @@ mod tests {
         assert!(!is_uuid("67e5504410b1426f9247bb680e5fe0c8"));
         let user = json!({"id": "67e55044-10b1-426f-9247-bb680e5fe0c8", "email": "a@b.c",
                           "is_active": true, "is_verified": false});
-        expect_user(&user, "a@b.c", false, "t");
-        assert!(fails(|| drop(expect_user(&user, "a@b.c", true, "t"))));
+        expect_user(&user, "a@b.c", false, false, "t");
+        assert!(fails(|| drop(expect_user(
+            &user, "a@b.c", true, false, "t"
+        ))));
+        // `roles` exactly when role-management is installed, and then a list.
+        assert!(fails(|| drop(expect_user(
+            &user, "a@b.c", false, true, "t"
+        ))));
+        let mut with_roles = user.clone();
+        with_roles["roles"] = json!([]);
+        expect_user(&with_roles, "a@b.c", false, true, "t");
+        assert!(fails(|| drop(expect_user(
+            &with_roles,
+            "a@b.c",
+            false,
+            false,
+            "t"
+        ))));
+        with_roles["roles"] = json!("admin");
+        assert!(fails(|| drop(expect_user(
+            &with_roles,
+            "a@b.c",
+            false,
+            true,
+            "t"
+        ))));
     }
 }

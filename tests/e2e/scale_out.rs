@@ -18,6 +18,8 @@ const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Instance {
     pub name: &'static str,
     pub client: Client,
+    /// Whether the app has the role-management handler (users then carry `roles`).
+    pub has_roles: bool,
 }
 
 /// Registers on `first`, verifies on `second`, logs in on each and is recognized by the other,
@@ -37,7 +39,14 @@ pub fn two_instances_share_logins_and_logouts(
         .json(&json!({"email": email, "password": password}))
         .send();
     let what = format!("POST /register on the {}", first.name);
-    expect_user(&expect_json(&registered, 201, &what), email, false, &what);
+    let has_roles = first.has_roles;
+    expect_user(
+        &expect_json(&registered, 201, &what),
+        email,
+        false,
+        has_roles,
+        &what,
+    );
 
     let mail = mail.wait_for_mail(email, MAIL_TIMEOUT);
     let token = mail.token_after(&format!("{app_url}/verify?token="));
@@ -46,7 +55,13 @@ pub fn two_instances_share_logins_and_logouts(
         "POST /verify on the {} with the token the {} mailed",
         second.name, first.name
     );
-    expect_user(&expect_json(&verified, 200, &what), email, true, &what);
+    expect_user(
+        &expect_json(&verified, 200, &what),
+        email,
+        true,
+        has_roles,
+        &what,
+    );
 
     let on_first = login(first, backend, email, password);
     expect_me(
@@ -87,7 +102,7 @@ fn login(instance: &Instance, backend: Backend, email: &str, password: &str) -> 
         .send();
     let what = format!("POST /login on the {}", instance.name);
     expect_json(&login, 201, &what);
-    expect_user(&login_user(&login), email, true, &what);
+    expect_user(&login_user(&login), email, true, instance.has_roles, &what);
     backend.credential_from_login(&login)
 }
 
@@ -102,6 +117,7 @@ fn expect_me(instance: &Instance, credential: &Credential, email: &str, whose: &
         &expect_json(&me(instance, credential).send(), 200, &what),
         email,
         true,
+        instance.has_roles,
         &what,
     );
 }

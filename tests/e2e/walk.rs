@@ -73,6 +73,7 @@ impl App<'_> {
             &login_user(&login),
             &account.email,
             true,
+            self.has_roles,
             "POST /login: body `user`",
         );
         self.backend.credential_from_login(&login)
@@ -105,7 +106,7 @@ impl App<'_> {
     fn expect_accepted(&self, credential: &Credential, email: &str, what: &str) -> Value {
         let what = format!("GET /users/me with {what}");
         let user = expect_json(&self.me(Some(credential)), 200, &what);
-        expect_user(&user, email, true, &what);
+        expect_user(&user, email, true, self.has_roles, &what);
         user
     }
 
@@ -124,7 +125,13 @@ fn registration(app: &App, account: &Account) {
         &json!({"email": account.email, "password": account.password}),
     );
     let user = expect_json(&response, 201, "POST /register");
-    expect_user(&user, &account.email, false, "POST /register");
+    expect_user(
+        &user,
+        &account.email,
+        false,
+        app.has_roles,
+        "POST /register",
+    );
 }
 
 /// The failure rows of `register`: 409 for a taken email in any letter case, 422 for a bad
@@ -176,6 +183,7 @@ fn registration_failures(app: &App, taken: &Account) {
         &expect_json(&eight, 201, "POST /register, 8-char password"),
         &fresh("eight"),
         false,
+        app.has_roles,
         "8-char password",
     );
 }
@@ -201,7 +209,7 @@ fn verification(app: &App, account: &Account) -> String {
 
     let verified = app.client.post(&format!("/verify?token={token}")).send();
     let user = expect_json(&verified, 200, "POST /verify?token=<mailed token>");
-    expect_user(&user, &account.email, true, "POST /verify");
+    expect_user(&user, &account.email, true, app.has_roles, "POST /verify");
 
     let again = app.client.post(&format!("/verify?token={token}")).send();
     expect_error(&again, 400, "POST /verify with an already used token");
@@ -233,6 +241,7 @@ fn privileged_fields_are_ignored_at_registration(app: &App) {
         &user,
         &mallory.email,
         false,
+        app.has_roles,
         "POST /register with privileged fields",
     );
     assert_ne!(
@@ -258,7 +267,13 @@ fn privileged_fields_are_ignored_at_registration(app: &App) {
     let token = app.mailed_token(&mallory.email, "/verify");
     let verified = app.post_json("/verify", &json!({"token": token}));
     let user = expect_json(&verified, 200, "POST /verify with the token in the body");
-    expect_user(&user, &mallory.email, true, "POST /verify {token}");
+    expect_user(
+        &user,
+        &mallory.email,
+        true,
+        app.has_roles,
+        "POST /verify {token}",
+    );
 }
 
 /// A wrong password and an unknown email get the same 401.
@@ -418,6 +433,7 @@ fn update_current_user(app: &App, account: Account) {
         &expect_json(&privileged, 200, "PATCH /users/me with privileged fields"),
         &account.email,
         true,
+        app.has_roles,
         "PATCH /users/me",
     );
 
@@ -462,7 +478,13 @@ fn update_current_user(app: &App, account: Account) {
     let new_email = "alice.new@e2e.example.com";
     let moved = patch(json!({"email": new_email, "current_password": account.password}));
     let user = expect_json(&moved, 200, "PATCH /users/me {email, current_password}");
-    expect_user(&user, &account.email, true, "PATCH /users/me with a new email");
+    expect_user(
+        &user,
+        &account.email,
+        true,
+        app.has_roles,
+        "PATCH /users/me with a new email",
+    );
     assert_eq!(
         user["pending_email"], new_email,
         "PATCH /users/me with a new email must show it as `pending_email`: {user}"
@@ -482,6 +504,7 @@ fn update_current_user(app: &App, account: Account) {
         &expect_json(&confirmed, 200, "POST /verify of a changed email"),
         new_email,
         true,
+        app.has_roles,
         "confirm the new email",
     );
     expect_error(

@@ -11,7 +11,7 @@ use {{ crate_name }}::{{ module }}::{
     config::OAuth2Provider,
     db,
     layers::require_auth,
-    oauth2::{ProviderTokens, link_account},
+    oauth2::{ProviderTokens, STORE_PROVIDER_TOKENS, link_account},
 {%- if "verify" in handlers or "password-reset" in handlers %}
     tokens::Purpose,
 {%- endif %}
@@ -169,6 +169,30 @@ async fn stored_tokens(app: &TestApp, account_id: &str) -> (String, Option<Strin
         .expect("a linked account")
 }
 
+/// The account `42` at `mock` holds the `n`th tokens the provider issued when the app stores
+/// them, and none at all otherwise.
+async fn assert_tokens_stored_as_configured(app: &TestApp, provider: &MockProvider, n: usize) {
+    let (access_token, refresh_token) = stored_tokens(app, "42").await;
+    if STORE_PROVIDER_TOKENS {
+        // Stored whole, and replaced at each login.
+        assert_eq!(access_token, provider.issued(n));
+        assert!(access_token.len() > 1000);
+        assert_eq!(refresh_token, Some(format!("refresh-{n}")));
+    } else {
+        assert_eq!(access_token, "");
+        assert_eq!(refresh_token, None);
+        assert_eq!(tokens_with_expiry(app).await, 0);
+    }
+}
+
+/// How many linked accounts have an expiry of their access token stored.
+async fn tokens_with_expiry(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM oauth_accounts WHERE expires_at IS NOT NULL")
+        .fetch_one(&app.state.db)
+        .await
+        .expect("a count")
+}
+
 #[tokio::test]
 async fn the_full_flow_logs_in_and_a_second_login_reuses_the_account() {
     let provider = MockProvider::start().await;
@@ -193,21 +217,43 @@ async fn the_full_flow_logs_in_and_a_second_login_reuses_the_account() {
         .await
         .assert_status(StatusCode::NO_CONTENT);
 {%- endif %}
-    // The provider's tokens are stored whole.
-    let (access_token, refresh_token) = stored_tokens(&app, "42").await;
-    assert_eq!(access_token, provider.issued(0));
-    assert!(access_token.len() > 1000);
-    assert_eq!(refresh_token.as_deref(), Some("refresh-0"));
+    assert_tokens_stored_as_configured(&app, &provider, 0).await;
 
     let again = log_in(&app, &provider).await;
     again.assert_status(StatusCode::CREATED);
     assert_eq!(again.body["user"]["id"], first_id);
-    // Each login stores the new tokens.
-    let (access_token, refresh_token) = stored_tokens(&app, "42").await;
-    assert_eq!(access_token, provider.issued(1));
-    assert_eq!(refresh_token.as_deref(), Some("refresh-1"));
+    assert_tokens_stored_as_configured(&app, &provider, 1).await;
     let second = Credential::from_login(&again);
     assert_ne!(credential.0.1, second.0.1);
+}
+
+#[tokio::test]
+async fn by_default_a_login_stores_no_provider_token_and_clears_older_ones() {
+    let provider = MockProvider::start().await;
+    provider.set_userinfo(person("42", "ada@example.com", true));
+    let app = app(&provider).await;
+    log_in(&app, &provider)
+        .await
+        .assert_status(StatusCode::CREATED);
+    // The provider did issue tokens; none of them is kept.
+    assert_eq!(provider.token_requests(), 1);
+    assert_eq!(stored_tokens(&app, "42").await, (String::new(), None));
+    assert_eq!(tokens_with_expiry(&app).await, 0);
+
+    // Tokens an older version stored are forgotten at the next login; the link stays.
+    sqlx::query(
+        "UPDATE oauth_accounts SET access_token = 'old access', refresh_token = 'old refresh', \
+         expires_at = updated_at",
+    )
+    .execute(&app.state.db)
+    .await
+    .expect("old tokens");
+    log_in(&app, &provider)
+        .await
+        .assert_status(StatusCode::CREATED);
+    assert_eq!(stored_tokens(&app, "42").await, (String::new(), None));
+    assert_eq!(tokens_with_expiry(&app).await, 0);
+    assert_eq!(links(&app).await, 1);
 }
 
 #[tokio::test]

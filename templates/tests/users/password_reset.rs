@@ -10,16 +10,6 @@ use crate::support::{PASSWORD, app};
 const NEW_PASSWORD: &str = "a brand new password";
 
 #[tokio::test]
-async fn forgot_password_is_202_for_unknown_emails_and_mails_nothing() {
-    let app = app().await;
-    app.post("/forgot-password", json!({ "email": "nobody@example.com" }))
-        .await
-        .assert_status(StatusCode::ACCEPTED);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(app.mails_to("nobody@example.com"), 0);
-}
-
-#[tokio::test]
 async fn the_reset_link_sets_a_new_password_once() {
     let app = app().await;
     let user = app.create_user("ada@example.com", true, true).await;

@@ -93,20 +93,6 @@ async fn a_verification_token_is_never_accepted_as_a_credential() {
 }
 {%- endif %}
 
-#[tokio::test]
-async fn resend_is_202_for_every_email_and_mails_only_unverified_accounts() {
-    let app = app().await;
-    app.create_user("done@example.com", true, true).await;
-    for email in ["nobody@example.com", "done@example.com"] {
-        app.post("/verify/resend", json!({ "email": email }))
-            .await
-            .assert_status(StatusCode::ACCEPTED);
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(app.mails_to("nobody@example.com"), 0);
-    assert_eq!(app.mails_to("done@example.com"), 0);
-}
-
 /// How many tokens of any purpose (sessions, access tokens, mail links) are stored.
 async fn stored_tokens(app: &crate::support::TestApp) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM user_tokens")
