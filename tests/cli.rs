@@ -397,8 +397,14 @@ fn init_writes_the_module_migration_env_gitignore_lib_and_record() {
     // The users, the canonical emails, then current-user's pending email changes (0.2.0), in
     // that order.
     assert_eq!(migrations.len(), 3, "{migrations:?}");
-    assert!(migrations[1].ends_with("_canonical_email.sql"), "{migrations:?}");
-    assert!(migrations[2].ends_with("_email_changes.sql"), "{migrations:?}");
+    assert!(
+        migrations[1].ends_with("_canonical_email.sql"),
+        "{migrations:?}"
+    );
+    assert!(
+        migrations[2].ends_with("_email_changes.sql"),
+        "{migrations:?}"
+    );
     let m = &migrations[0];
     assert!(
         m.len() == "20260101000000_users.sql".len() && m.ends_with("_users.sql"),

@@ -282,6 +282,8 @@ fn shared_rate_limits(served: &Served) {
         let clients = instances::instances_of(
             &servers,
             &["first instance on Redis", "second instance on Redis"],
+            // Cells on a database server install every handler.
+            true,
         );
         reporting_failures(
             "rate limits shared through Redis",
@@ -335,8 +337,9 @@ fn instances_start_together_and_stop_cleanly(db: Db, served: &Served) {
         &servers.iter().collect::<Vec<_>>(),
         sink,
         || {
+            // Cells on a database server install every handler.
             instances::instances_started_together_all_serve(&instances::instances_of(
-                &servers, names,
+                &servers, names, true,
             ))
         },
     );

@@ -289,14 +289,19 @@ pub fn redis_port() -> u16 {
     free_port()
 }
 
-/// A client for each server, named after it.
-pub fn instances_of(servers: &[Server], names: &'static [&'static str]) -> Vec<Instance> {
+/// A client for each server, named after it; `has_roles` as in [`Instance`].
+pub fn instances_of(
+    servers: &[Server],
+    names: &'static [&'static str],
+    has_roles: bool,
+) -> Vec<Instance> {
     servers
         .iter()
         .zip(names)
         .map(|(server, name)| Instance {
             name,
             client: Client::new(server.port),
+            has_roles,
         })
         .collect()
 }

@@ -195,7 +195,11 @@ fn one_address_gets_a_limited_number_of_logins(app: &App) {
             started.elapsed(),
             response.status
         );
-        expect_error(&response, 401, &format!("POST /login number {n} from one address"));
+        expect_error(
+            &response,
+            401,
+            &format!("POST /login number {n} from one address"),
+        );
         n += 1;
     }
     expect_error(
