@@ -694,14 +694,15 @@ pub struct EmailChange {
 }
 
 /// Stores a pending email change with the hash of its link's token. A user has at most one: a new
-/// change replaces the older one, whose link stops working.
+/// change replaces the older one, whose link stops working. `Ok(false)` when the user was deleted
+/// meanwhile (the foreign key refuses the row).
 pub async fn store_email_change(
     pool: &Pool,
     user_id: Uuid,
     email: &str,
     token_hash: &str,
     expires_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
 {%- if db == "mysql" %}
     let sql = "INSERT INTO email_changes (user_id, email, token_hash, expires_at, created_at) \
                VALUES ($1, $2, $3, $4, $5) \
@@ -714,12 +715,28 @@ pub async fn store_email_change(
                token_hash = excluded.token_hash, expires_at = excluded.expires_at, \
                created_at = excluded.created_at";
 {%- endif %}
-    sqlx::query(sql)
+    let stored = sqlx::query(sql)
         .bind(user_id)
         .bind(super::email::normalize(email))
         .bind(token_hash)
         .bind(expires_at)
         .bind(now())
+        .execute(pool)
+        .await;
+    match stored {
+        Ok(_) => Ok(true),
+        // A user deleted while their request ran: an answer for the caller, not a server error.
+        Err(sqlx::Error::Database(error)) if error.is_foreign_key_violation() => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Deletes the user's pending email change, if any: its link stops working. Called when the
+/// password changes or is reset, the account is deactivated or its address changes, and when the
+/// user cancels the change.
+pub async fn delete_email_change(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
+        .bind(user_id)
         .execute(pool)
         .await?;
     Ok(())
