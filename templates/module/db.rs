@@ -277,6 +277,35 @@ pub async fn insert_token(
     Ok(())
 }
 
+/// Stores a credential's hash like [`insert_token`], but only while the user is still active and,
+/// when `verified_hash` is given, still has the password hash that the login verified: one
+/// conditional statement, so a login that raced a password change, a reset, a deactivation or a
+/// deletion gets no credential (and no foreign-key error). Whether it was stored.
+pub async fn insert_credential(
+    pool: &Pool,
+    user_id: Uuid,
+    purpose: Purpose,
+    token_hash: &str,
+    expires_at: DateTime<Utc>,
+    verified_hash: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let mut query = sqlx::QueryBuilder::<Db>::new(
+        "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at) SELECT ",
+    );
+    query.push_bind(token_hash).push(", id, ");
+    query.push_bind(purpose.as_str()).push(", ");
+    query.push_bind(expires_at).push(", ");
+    query.push_bind(now());
+    query
+        .push(" FROM users WHERE is_active AND id = ")
+        .push_bind(user_id);
+    if let Some(verified_hash) = verified_hash {
+        query.push(" AND password_hash = ").push_bind(verified_hash);
+    }
+    let inserted = query.build().execute(pool).await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
 /// Deletes the token and returns whose it was, if it existed, had this purpose and had not
 /// expired. Of two requests racing with the same token only one gets it: one-shot tokens are
 /// single use.
