@@ -128,25 +128,48 @@ struct Claims {
 pub struct Backend;
 {%- endif %}
 
-/// Issues a new credential for `user`.
-pub async fn issue(state: &UsersState, user: &User) -> Result<Issued, ApiError> {
+/// Issues a new credential for `user`, if they are still active and (for a password login, which
+/// gives `verified_hash`) still have the password hash the login verified; otherwise 401 as for a
+/// wrong password.
+pub async fn issue(
+    state: &UsersState,
+    user: &User,
+    verified_hash: Option<&str>,
+) -> Result<Issued, ApiError> {
     db::purge_expired_tokens(&state.db, user.id).await?;
 {%- if backend == "session" %}
     // A brand-new random token at every login: a session id that an attacker planted before the
     // login is worth nothing afterwards (no session fixation).
     let (token, token_hash) = tokens::generate();
-    db::insert_token(
+    // A login that raced a password change or a deactivation must not keep a session.
+    let stored = db::insert_credential(
         &state.db,
         user.id,
         CREDENTIAL,
         &token_hash,
         db::expires_in(SESSION_TTL),
+        verified_hash,
     )
     .await?;
+    if !stored {
+        return Err(ApiError::invalid_credentials());
+    }
 {%- else %}
     let (jti, token_hash) = tokens::generate();
     let expires_at = db::expires_in(ACCESS_TOKEN_TTL);
-    db::insert_token(&state.db, user.id, CREDENTIAL, &token_hash, expires_at).await?;
+    // A login that raced a password change or a deactivation must not keep a token.
+    let stored = db::insert_credential(
+        &state.db,
+        user.id,
+        CREDENTIAL,
+        &token_hash,
+        expires_at,
+        verified_hash,
+    )
+    .await?;
+    if !stored {
+        return Err(ApiError::invalid_credentials());
+    }
     let claims = Claims {
         sub: user.id,
         aud: JWT_AUDIENCE.to_owned(),

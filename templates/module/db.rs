@@ -318,6 +318,35 @@ pub async fn insert_token(
     Ok(())
 }
 
+/// Stores a credential's hash like [`insert_token`], but only while the user is still active and,
+/// when `verified_hash` is given, still has the password hash that the login verified: one
+/// conditional statement, so a login that raced a password change, a reset, a deactivation or a
+/// deletion gets no credential (and no foreign-key error). Whether it was stored.
+pub async fn insert_credential(
+    pool: &Pool,
+    user_id: Uuid,
+    purpose: Purpose,
+    token_hash: &str,
+    expires_at: DateTime<Utc>,
+    verified_hash: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let mut query = sqlx::QueryBuilder::<Db>::new(
+        "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at) SELECT ",
+    );
+    query.push_bind(token_hash).push(", id, ");
+    query.push_bind(purpose.as_str()).push(", ");
+    query.push_bind(expires_at).push(", ");
+    query.push_bind(now());
+    query
+        .push(" FROM users WHERE is_active AND id = ")
+        .push_bind(user_id);
+    if let Some(verified_hash) = verified_hash {
+        query.push(" AND password_hash = ").push_bind(verified_hash);
+    }
+    let inserted = query.build().execute(pool).await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
 /// Deletes the token and returns whose it was, if it existed, had this purpose and had not
 /// expired. Of two requests racing with the same token only one gets it: one-shot tokens are
 /// single use.
@@ -735,14 +764,15 @@ pub struct EmailChange {
 }
 
 /// Stores a pending email change with the hash of its link's token. A user has at most one: a new
-/// change replaces the older one, whose link stops working.
+/// change replaces the older one, whose link stops working. `Ok(false)` when the user was deleted
+/// meanwhile (the foreign key refuses the row).
 pub async fn store_email_change(
     pool: &Pool,
     user_id: Uuid,
     email: &str,
     token_hash: &str,
     expires_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
 {%- if db == "mysql" %}
     let sql = "INSERT INTO email_changes (user_id, email, token_hash, expires_at, created_at) \
                VALUES ($1, $2, $3, $4, $5) \
@@ -755,12 +785,28 @@ pub async fn store_email_change(
                token_hash = excluded.token_hash, expires_at = excluded.expires_at, \
                created_at = excluded.created_at";
 {%- endif %}
-    sqlx::query(sql)
+    let stored = sqlx::query(sql)
         .bind(user_id)
         .bind(super::email::normalize(email))
         .bind(token_hash)
         .bind(expires_at)
         .bind(now())
+        .execute(pool)
+        .await;
+    match stored {
+        Ok(_) => Ok(true),
+        // A user deleted while their request ran: an answer for the caller, not a server error.
+        Err(sqlx::Error::Database(error)) if error.is_foreign_key_violation() => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Deletes the user's pending email change, if any: its link stops working. Called when the
+/// password changes or is reset, the account is deactivated or its address changes, and when the
+/// user cancels the change.
+pub async fn delete_email_change(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
+        .bind(user_id)
         .execute(pool)
         .await?;
     Ok(())

@@ -69,7 +69,8 @@ async fn login(
             "Verify your email address before logging in.",
         ));
     }
-    let issued = backend::issue(&state, &user).await?;
+    // Issued only if the hash just verified is still the user's.
+    let issued = backend::issue(&state, &user, Some(&user.password_hash)).await?;
 {%- if "role-management" in handlers %}
     crate::{{ module }}::db::load_roles(&state.db, &mut user).await?;
 {%- endif %}

@@ -122,6 +122,14 @@ async fn update_me(
     if let Some(password) = &request.password {
         valid_password(password)?;
     }
+{%- if "verify" in handlers %}
+    // Giving the current address cancels a pending change, so that the owner can take back a
+    // change someone else asked for: its link stops working. (Dropping it grants nothing, so no
+    // password is needed.)
+    if request.email.is_some() && new_email.is_none() {
+        db::delete_email_change(&state.db, user.id).await?;
+    }
+{%- endif %}
     if new_email.is_none() && request.password.is_none() {
         return Ok(JsonResponse(Me::of(&state, user).await?));
     }
@@ -164,6 +172,9 @@ async fn update_me(
         db::set_password_hash(&state.db, user.id, &user.password_hash).await?;
         // Whoever knew the old password may hold other sessions: end them all but this one.
         backend::revoke_all(&state, user.id, Some(&credential)).await?;
+        // They may also have asked to move the account to their own address: that change goes
+        // too (a new one in this same request is stored below).
+        db::delete_email_change(&state.db, user.id).await?;
     }
     // A reset link mailed before a password or address change must not undo it.
     db::delete_user_tokens(&state.db, user.id, &[Purpose::Reset], None).await?;
@@ -185,7 +196,7 @@ async fn request_email_change(
 ) -> Result<(), ApiError> {
     let (token, token_hash) = tokens::generate();
     // One pending change per user: this replaces an older one, whose link stops working.
-    db::store_email_change(
+    let stored = db::store_email_change(
         &state.db,
         user.id,
         email,
@@ -193,6 +204,10 @@ async fn request_email_change(
         db::expires_in(VERIFY_TOKEN_TTL),
     )
     .await?;
+    if !stored {
+        // The account was deleted while this request ran: its credential is gone with it.
+        return Err(ApiError::unauthorized());
+    }
     let (state, user, email) = (state.clone(), user.clone(), email.to_owned());
     tokio::spawn(async move {
         let sent = hooks::send_email_change_token(&state, &email, &token).await;
@@ -230,6 +245,10 @@ pub async fn confirm_email_change(
         None,
     )
     .await?;
+    // The address now belongs to whoever used the link: sessions and access tokens opened before
+    // (by whoever held the account at its old address) all end. The link carries no credential,
+    // so none is kept.
+    backend::revoke_all(state, change.user_id, None).await?;
     let user = db::find_user_by_id(&state.db, change.user_id).await?;
     let (state, email) = (state.clone(), change.email);
     tokio::spawn(async move {

@@ -166,7 +166,8 @@ async fn finish(
             "Verify your email address before logging in.",
         ));
     }
-    let issued = backend::issue(state, &user).await?;
+    // The provider proved the login, not the password: issued only while the user is active.
+    let issued = backend::issue(state, &user, None).await?;
 {%- if "role-management" in handlers %}
     db::load_roles(&state.db, &mut user).await?;
 {%- endif %}

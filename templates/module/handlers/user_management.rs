@@ -122,6 +122,17 @@ async fn update_user(
         // A reset link mailed before must not undo the new password, nor reach the old address.
         db::delete_user_tokens(&state.db, id, &[Purpose::Reset], None).await?;
     }
+    if email.is_some() {
+        // A verification link mailed to the old address must not verify the new one.
+        db::delete_user_tokens(&state.db, id, &[Purpose::Verify], None).await?;
+    }
+{%- if "current-user" in handlers %}
+    if revoke || email.is_some() {
+        // A pending change of address (perhaps asked by whoever took the password) must not
+        // outlive a new password, a deactivation or an address set by the admin.
+        db::delete_email_change(&state.db, id).await?;
+    }
+{%- endif %}
     let mut user = find_user(&state, id).await?;
     db::load_roles(&state.db, &mut user).await?;
     Ok(JsonResponse(user))

@@ -633,3 +633,67 @@ async fn the_csrf_layer_guards_post_put_patch_and_delete_on_your_own_routes_too(
 {%- endif %}
 }
 {%- endif %}
+
+/// Finding 2 of the review: a login verifies the password against the hash it read, then stores
+/// its credential. The statement that stores it is the check: with a hash that is no longer the
+/// user's (a reset landed meanwhile), an inactive or a deleted user, nothing is stored.
+#[tokio::test]
+async fn a_credential_is_stored_only_for_the_hash_the_login_verified() {
+    use {{ crate_name }}::{{ module }}::db;
+    let app = app().await;
+    let user = app.create_user("ada@example.com", true, true).await;
+    let stale = "$argon2id$v=19$m=19456,t=2,p=1$c3RhbGVzYWx0$c3RhbGVoYXNo";
+    assert!(
+        !store_credential(&app, user.id, Some(stale)).await,
+        "stored for a stale hash"
+    );
+    let current = user.password_hash.as_str();
+    assert!(
+        store_credential(&app, user.id, Some(current)).await,
+        "not stored for the current hash"
+    );
+    assert!(
+        store_credential(&app, user.id, None).await,
+        "not stored for an active user"
+    );
+    let missing = uuid::Uuid::new_v4();
+    assert!(
+        !store_credential(&app, missing, None).await,
+        "stored for a missing user"
+    );
+    sqlx::QueryBuilder::<db::Db>::new("UPDATE users SET is_active = FALSE WHERE id = ")
+        .push_bind(user.id)
+        .build()
+        .execute(&app.state.db)
+        .await
+        .expect("a deactivation");
+    assert!(
+        !store_credential(&app, user.id, Some(current)).await,
+        "stored for an inactive user"
+    );
+    assert!(
+        !store_credential(&app, user.id, None).await,
+        "stored for an inactive user"
+    );
+}
+
+/// Calls the statement that stores a login's credential; whether it stored one.
+async fn store_credential(
+    app: &crate::support::TestApp,
+    user_id: uuid::Uuid,
+    verified_hash: Option<&str>,
+) -> bool {
+    use {{ crate_name }}::{{ module }}::{backend::CREDENTIAL, db, tokens};
+    let (_, token_hash) = tokens::generate();
+    let expires_at = db::expires_in(Duration::from_secs(3600));
+    db::insert_credential(
+        &app.state.db,
+        user_id,
+        CREDENTIAL,
+        &token_hash,
+        expires_at,
+        verified_hash,
+    )
+    .await
+    .expect("no database error")
+}

@@ -98,10 +98,11 @@ async fn a_new_email_is_pending_until_the_link_mailed_to_it_is_used() {
     assert_eq!(confirmed.body["id"], user.id.to_string());
     assert_eq!(confirmed.body["email"], "ada@new.example");
     assert_eq!(confirmed.body["is_verified"], true);
-    let me = app.get("/users/me", Some(&credential)).await;
+    // Confirming ends the sessions opened before it; the new address logs in.
+    let fresh = app.login("ada@new.example", PASSWORD).await;
+    let me = app.get("/users/me", Some(&fresh)).await;
     assert_eq!(me.body["email"], "ada@new.example");
     assert!(me.body.get("pending_email").is_none(), "{}", me.body);
-    app.login("ada@new.example", PASSWORD).await;
     // The link works once.
     app.post(&format!("/verify?token={token}"), json!({}))
         .await
@@ -167,6 +168,104 @@ async fn a_taken_email_is_409_and_a_bad_one_422() {
     app.patch_as("/users/me", bad, &credential)
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email");
+}
+
+/// Finding 1 of the review: whoever learnt the password asks to move the account to their
+/// address; the owner changes the password; the link must then be worthless.
+#[tokio::test]
+async fn a_new_password_drops_a_pending_email_change_and_its_link() {
+    let app = app().await;
+    let (user, owner) = app.logged_in_user("frank@example.com").await;
+    let attacker = app.login("frank@example.com", PASSWORD).await;
+    let change = json!({ "email": "mallory@evil.example", "current_password": PASSWORD });
+    app.patch_as("/users/me", change, &attacker)
+        .await
+        .assert_status(StatusCode::OK);
+    let token = app.mailed_token("mallory@evil.example", "/verify").await;
+    let new_password = json!({ "password": "a new password", "current_password": PASSWORD });
+    let response = app.patch_as("/users/me", new_password, &owner).await;
+    response.assert_status(StatusCode::OK);
+    assert!(
+        response.body.get("pending_email").is_none(),
+        "{}",
+        response.body
+    );
+    app.post("/verify", json!({ "token": token }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+    let stored = db::find_user_by_id(&app.state.db, user.id)
+        .await
+        .unwrap()
+        .expect("the user");
+    assert_eq!(stored.email, "frank@example.com");
+}
+
+#[tokio::test]
+async fn giving_the_current_address_cancels_a_pending_email_change() {
+    let app = app().await;
+    let (user, credential) = app.logged_in_user("ada@example.com").await;
+    let change = json!({ "email": "ada@new.example", "current_password": PASSWORD });
+    app.patch_as("/users/me", change, &credential)
+        .await
+        .assert_status(StatusCode::OK);
+    let token = app.mailed_token("ada@new.example", "/verify").await;
+    let cancel = json!({ "email": "ADA@example.com" });
+    let response = app.patch_as("/users/me", cancel, &credential).await;
+    response.assert_status(StatusCode::OK);
+    assert!(
+        response.body.get("pending_email").is_none(),
+        "{}",
+        response.body
+    );
+    app.post("/verify", json!({ "token": token }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+    let stored = db::find_user_by_id(&app.state.db, user.id)
+        .await
+        .unwrap()
+        .expect("the user");
+    assert_eq!(stored.email, "ada@example.com");
+}
+
+#[tokio::test]
+async fn confirming_an_email_change_ends_every_session() {
+    let app = app().await;
+    let (_, credential) = app.logged_in_user("ada@example.com").await;
+    let other = app.login("ada@example.com", PASSWORD).await;
+    let change = json!({ "email": "ada@new.example", "current_password": PASSWORD });
+    app.patch_as("/users/me", change, &credential)
+        .await
+        .assert_status(StatusCode::OK);
+    let token = app.mailed_token("ada@new.example", "/verify").await;
+    app.post("/verify", json!({ "token": token }))
+        .await
+        .assert_status(StatusCode::OK);
+    for session in [&credential, &other] {
+        app.get("/users/me", Some(session))
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+    }
+    app.login("ada@new.example", PASSWORD).await;
+}
+
+/// Finding 6 of the review: a user deleted while their email change is stored is an answer (the
+/// handler says 401), not a foreign-key error that would become a 500.
+#[tokio::test]
+async fn storing_an_email_change_for_a_deleted_user_is_refused_not_an_error() {
+    let app = app().await;
+    // The id of a user that no longer exists (or never did): the foreign key refuses it alike.
+    let gone = uuid::Uuid::new_v4();
+    let expires_at = db::expires_in(Duration::from_secs(3600));
+    let stored = db::store_email_change(
+        &app.state.db,
+        gone,
+        "ada@new.example",
+        "a token hash",
+        expires_at,
+    )
+    .await
+    .expect("no database error");
+    assert!(!stored);
 }
 
 /// The body of the newest mail to `to`; waits for the background send for up to five seconds.

@@ -137,3 +137,37 @@ async fn a_reset_drops_every_other_mail_link_of_the_account() {
     let _ = verify;
 {%- endif %}
 }
+{%- if "current-user" in handlers %}
+
+/// Finding 1 of the review: a change of address asked by whoever took the password must not
+/// outlive the owner's reset.
+#[tokio::test]
+async fn a_reset_drops_a_pending_email_change() {
+    use {{ crate_name }}::{{ module }}::{db, tokens};
+    let app = app().await;
+    let user = app.create_user("ada@example.com", true, true).await;
+    let (_, token_hash) = tokens::generate();
+    let expires_at = db::expires_in(std::time::Duration::from_secs(3600));
+    let stored = db::store_email_change(
+        &app.state.db,
+        user.id,
+        "mallory@evil.example",
+        &token_hash,
+        expires_at,
+    )
+    .await
+    .expect("a pending change");
+    assert!(stored);
+    let reset = app
+        .stored_token(&user, Purpose::Reset, chrono::Duration::hours(1))
+        .await;
+    let body = json!({ "token": reset, "password": NEW_PASSWORD });
+    app.post("/reset-password", body)
+        .await
+        .assert_status(StatusCode::OK);
+    let pending = db::pending_email(&app.state.db, user.id)
+        .await
+        .expect("a query");
+    assert_eq!(pending, None, "the pending change outlived the reset");
+}
+{%- endif %}

@@ -239,6 +239,67 @@ async fn a_new_password_set_by_an_admin_ends_the_users_sessions_and_reset_links(
     assert_eq!(resets, 0, "a reset link outlived the new password");
 }
 
+/// Finding 7 of the review: a verification link mailed to the old address must not verify the
+/// address an admin sets.
+#[tokio::test]
+async fn a_new_email_set_by_an_admin_deletes_the_users_verification_links() {
+    let app = app().await;
+    let admin = app.admin().await;
+    let user = app.create_user("bob@example.com", false, true).await;
+    app.stored_token(&user, Purpose::Verify, chrono::Duration::hours(1))
+        .await;
+    let path = format!("/users/{}", user.id);
+    app.patch_as(&path, json!({ "email": "bob@new.example" }), &admin)
+        .await
+        .assert_status(StatusCode::OK);
+    let links: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM user_tokens WHERE purpose = 'verify'")
+            .fetch_one(&app.state.db)
+            .await
+            .expect("a count");
+    assert_eq!(
+        links, 0,
+        "a verification link outlived the change of address"
+    );
+}
+{%- if "current-user" in handlers %}
+
+/// Finding 1 of the review: a pending change of address (asked by whoever took the password)
+/// must not outlive a new password or a deactivation set by an admin.
+#[tokio::test]
+async fn a_new_password_or_a_deactivation_by_an_admin_drops_a_pending_email_change() {
+    let app = app().await;
+    let admin = app.admin().await;
+    for (email, change) in [
+        (
+            "bob@example.com",
+            json!({ "password": "a brand new password" }),
+        ),
+        ("carol@example.com", json!({ "is_active": false })),
+    ] {
+        let user = app.create_user(email, true, true).await;
+        let (_, token_hash) = {{ module }}::tokens::generate();
+        let expires_at = db::expires_in(std::time::Duration::from_secs(3600));
+        db::store_email_change(
+            &app.state.db,
+            user.id,
+            "mallory@evil.example",
+            &token_hash,
+            expires_at,
+        )
+        .await
+        .expect("a pending change");
+        app.patch_as(&format!("/users/{}", user.id), change, &admin)
+            .await
+            .assert_status(StatusCode::OK);
+        let pending = db::pending_email(&app.state.db, user.id)
+            .await
+            .expect("a query");
+        assert_eq!(pending, None, "{email}: the pending change survived");
+    }
+}
+{%- endif %}
+
 #[tokio::test]
 async fn deleting_a_user_ends_their_session_and_a_second_delete_is_404() {
     let app = app().await;
