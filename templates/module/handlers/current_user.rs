@@ -16,6 +16,7 @@ use crate::{{ module }}::{
     config::CURRENT_USER_PATH,
 {%- endif %}
     db,
+    email::normalize,
     error::{ApiError, Json},
     extract::CurrentUser,
 {%- if "verify" in handlers %}
@@ -31,7 +32,6 @@ use crate::{{ module }}::{
 };
 
 use super::{valid_email, valid_password};
-use crate::{{ module }}::email::normalize;
 
 /// The routes of this handler.
 pub fn routes() -> Router<UsersState> {

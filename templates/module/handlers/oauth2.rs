@@ -29,6 +29,7 @@ use crate::{{ module }}::{
 {%- endif %}
     cookies,
     db::{self, NewUser, WriteError},
+    email::normalize,
     error::ApiError,
     hooks,
     model::User,
@@ -36,7 +37,6 @@ use crate::{{ module }}::{
     rate_limit::ClientAddr,
     tokens,
 };
-use crate::{{ module }}::email::normalize;
 
 /// The routes of this handler.
 pub fn routes() -> Router<UsersState> {

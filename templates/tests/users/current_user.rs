@@ -177,7 +177,11 @@ async fn an_address_change_is_stored_canonically_and_other_spellings_are_the_sam
     let same = json!({ "email": "\u{ff21}DA@EXAMPLE.COM", "current_password": PASSWORD });
     let response = app.patch_as("/users/me", same, &credential).await;
     response.assert_status(StatusCode::OK);
-    assert!(response.body.get("pending_email").is_none(), "{}", response.body);
+    assert!(
+        response.body.get("pending_email").is_none(),
+        "{}",
+        response.body
+    );
     // A full-width Z and a decomposed ë: the change and its link are for `zoë@new.example`.
     let change = json!({
         "email": " \u{ff3a}OE\u{308}@NEW.EXAMPLE ",

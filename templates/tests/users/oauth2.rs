@@ -829,7 +829,13 @@ async fn an_unusable_provider_account_id_is_400_and_creates_nothing() {
     let app = app(&provider).await;
     let huge = "x".repeat(300_000);
     let too_long = "x".repeat(256);
-    for sub in ["ab\0c", "ab\u{85}c", "line\nbreak", too_long.as_str(), huge.as_str()] {
+    for sub in [
+        "ab\0c",
+        "ab\u{85}c",
+        "line\nbreak",
+        too_long.as_str(),
+        huge.as_str(),
+    ] {
         provider.set_userinfo(person(sub, "ada@example.com", true));
         log_in(&app, &provider)
             .await
