@@ -102,7 +102,7 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
                 .await
                 .map_err(|error| error.detail.to_string())?;
             let new_user = NewUser {
-                email,
+                email: &email,
                 password_hash,
                 is_active: !inactive,
                 is_verified: verified,

@@ -35,6 +35,7 @@ use super::{
     UsersState,
     config::{OAUTH2_STATE_TTL, OAuth2Provider, OAuth2ProviderKind},
     db::{self, Pool},
+    email::canonical_email,
     error::ApiError,
     tokens,
 };
@@ -44,6 +45,13 @@ use super::{
 /// the provider for whoever reads the database. Turn it on only if the app calls the provider
 /// later on the user's behalf; each login then stores the tokens it received.
 pub const STORE_PROVIDER_TOKENS: bool = false;
+
+/// The largest token or user info answer read from a provider, in bytes: a provider (or whoever
+/// answers in its place) cannot make the server buffer an endless body.
+pub const MAX_PROVIDER_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// The longest provider account id accepted, in bytes (the `oauth_accounts.account_id` column).
+pub const MAX_ACCOUNT_ID_BYTES: usize = 255;
 
 /// The HTTP client for the requests to the providers. Cheap to clone.
 #[derive(Clone)]
@@ -188,7 +196,7 @@ pub async fn exchange(
     let response = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
-        .request_async(&state.oauth2.http)
+        .request_async(&CappedClient(&state.oauth2.http))
         .await
         .map_err(|error| {
             tracing::warn!(provider = %provider.name, %error, "OAuth2 token exchange failed");
@@ -213,17 +221,68 @@ pub async fn exchange(
     })
 }
 
+/// The HTTP client of the token exchange: the `oauth2` crate's own one for reqwest reads any
+/// answer whole; this one reads at most [`MAX_PROVIDER_RESPONSE_BYTES`].
+struct CappedClient<'a>(&'a reqwest::Client);
+
+impl<'c> ::oauth2::AsyncHttpClient<'c> for CappedClient<'_> {
+    type Error = ::oauth2::HttpClientError<reqwest::Error>;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<::oauth2::HttpResponse, Self::Error>> + Send + Sync + 'c>,
+    >;
+
+    fn call(&'c self, request: ::oauth2::HttpRequest) -> Self::Future {
+        Box::pin(capped_request(self.0, request))
+    }
+}
+
+/// Sends a request for the `oauth2` crate, like its own reqwest client does, but reads at most
+/// [`MAX_PROVIDER_RESPONSE_BYTES`] of the answer.
+async fn capped_request(
+    http: &reqwest::Client,
+    request: ::oauth2::HttpRequest,
+) -> Result<::oauth2::HttpResponse, ::oauth2::HttpClientError<reqwest::Error>> {
+    let response = http
+        .execute(request.try_into().map_err(Box::new)?)
+        .await
+        .map_err(Box::new)?;
+    let mut builder = ::oauth2::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = read_capped(response)
+        .await
+        .map_err(::oauth2::HttpClientError::Other)?;
+    Ok(builder.body(body)?)
+}
+
+/// Reads a response body, refusing one larger than [`MAX_PROVIDER_RESPONSE_BYTES`] as soon as it
+/// is seen to be (whatever its `Content-Length` claims).
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| error.to_string())? {
+        if body.len() + chunk.len() > MAX_PROVIDER_RESPONSE_BYTES {
+            return Err(format!(
+                "the answer is larger than {MAX_PROVIDER_RESPONSE_BYTES} bytes"
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Who logged in, as the provider tells.
 pub struct ProviderUser {
     /// The provider's id of the account (`sub` or `id`).
     pub account_id: String,
-    /// The email address, if the provider shares one.
+    /// The email address in canonical form, if the provider shares one.
     pub email: Option<String>,
     /// Whether the provider verified that the person owns the address.
     pub email_verified: bool,
 }
 
-/// Reads the user info with the access token: 400 when it cannot be read or has no account id.
+/// Reads the user info with the access token: 400 when it cannot be read, has no usable account
+/// id (`userinfo_failed`) or an email address that is not a valid one (`invalid_email`).
 pub async fn user_info(
     state: &UsersState,
     provider: &OAuth2Provider,
@@ -243,6 +302,14 @@ pub async fn user_info(
                 "The provider's user info has no account id.",
             )
         })?;
+    // The id is stored and looked up as given: one that does not fit the column or holds control
+    // characters (a NUL is refused by PostgreSQL) comes from a provider that is not to be trusted.
+    if account_id.len() > MAX_ACCOUNT_ID_BYTES || account_id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "userinfo_failed",
+            "The provider's account id is not a usable one.",
+        ));
+    }
     let (email, email_verified) = match provider.kind {
         OAuth2ProviderKind::GitHub => {
             // The profile's `email` is the public one, which GitHub does not say is verified;
@@ -269,6 +336,16 @@ pub async fn user_info(
             (text(&profile["email"]), verified)
         }
     };
+    // The address is compared, hooked and stored in canonical form only, like every other one.
+    let email = email
+        .map(|email| canonical_email(&email))
+        .transpose()
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_email",
+                "The provider's email address is not a valid one.",
+            )
+        })?;
     Ok(ProviderUser {
         account_id,
         email,
@@ -309,10 +386,7 @@ async fn get_json(
     if !response.status().is_success() {
         return Err(failed(format!("status {}", response.status())));
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|error| failed(error.to_string()))?;
+    let body = read_capped(response).await.map_err(failed)?;
     serde_json::from_slice(&body).map_err(|error| failed(error.to_string()))
 }
 
@@ -472,6 +546,16 @@ async fn clear_tokens(pool: &Pool, provider: &str, account_id: &str) -> Result<(
     .bind(account_id)
     .execute(pool)
     .await?;
+    Ok(())
+}
+
+/// Deletes an account created for a login whose link could not be stored: an account and its
+/// first link come into being together or not at all.
+pub async fn discard_new_user(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user_id)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 {%- endfilter %}

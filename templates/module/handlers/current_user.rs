@@ -16,6 +16,7 @@ use crate::{{ module }}::{
     config::CURRENT_USER_PATH,
 {%- endif %}
     db,
+    email::normalize,
     error::{ApiError, Json},
     extract::CurrentUser,
 {%- if "verify" in handlers %}
@@ -104,9 +105,8 @@ async fn update_me(
         ..
     } = current;
     let new_email = match request.email.as_deref() {
-        Some(email) => {
-            Some(valid_email(email)?).filter(|email| !email.eq_ignore_ascii_case(&user.email))
-        }
+        // Compared in canonical form: another spelling of the current address is no change.
+        Some(email) => Some(valid_email(email)?).filter(|email| *email != normalize(&user.email)),
         None => None,
     };
 {%- if "verify" not in handlers %}
@@ -157,7 +157,7 @@ async fn update_me(
 {%- if "verify" in handlers %}
     // A taken address is refused before anything is written (the unique index decides again when
     // the link is used).
-    let taken = match new_email {
+    let taken = match new_email.as_deref() {
         Some(email) => db::find_user_by_email(&state.db, email).await?.is_some(),
         None => false,
     };
@@ -179,7 +179,7 @@ async fn update_me(
     // A reset link mailed before a password or address change must not undo it.
     db::delete_user_tokens(&state.db, user.id, &[Purpose::Reset], None).await?;
 {%- if "verify" in handlers %}
-    if let Some(email) = new_email {
+    if let Some(email) = new_email.as_deref() {
         request_email_change(&state, &user, email).await?;
     }
 {%- endif %}

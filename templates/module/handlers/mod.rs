@@ -30,11 +30,11 @@ use super::{
 
 pub use super::email::canonical_email;
 
-/// Checks an email address and returns it trimmed: 422 unless it looks deliverable (see
-/// [`canonical_email`], which also gives the canonical form to store and compare: prefer it).
-pub fn valid_email(email: &str) -> Result<&str, ApiError> {
-    canonical_email(email)?;
-    Ok(email.trim())
+/// Checks an email address and returns its canonical form: 422 unless it looks deliverable (see
+/// [`canonical_email`]). Callers store and compare only what this returns, so one address has one
+/// spelling in the database and cannot be registered twice under two spellings.
+pub fn valid_email(email: &str) -> Result<String, ApiError> {
+    canonical_email(email)
 }
 
 /// Checks a new password's length: at least [`MIN_PASSWORD_CHARS`] characters, at most

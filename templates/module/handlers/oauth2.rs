@@ -29,6 +29,7 @@ use crate::{{ module }}::{
 {%- endif %}
     cookies,
     db::{self, NewUser, WriteError},
+    email::normalize,
     error::ApiError,
     hooks,
     model::User,
@@ -36,8 +37,6 @@ use crate::{{ module }}::{
     rate_limit::ClientAddr,
     tokens,
 };
-
-use super::valid_email;
 
 /// The routes of this handler.
 pub fn routes() -> Router<UsersState> {
@@ -197,31 +196,36 @@ async fn find_or_create_user(
             "The provider did not share an email address; allow it to and try again.",
         )
     })?;
-    let email = valid_email(email).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_email",
-            "The provider's email address is not a valid one.",
-        )
-    })?;
     if !info.email_verified {
         return Err(ApiError::bad_request(
             "email_not_verified",
             "The provider has not verified this email address; verify it there first.",
         ));
     }
-    let user = match db::find_user_by_email(&state.db, email).await? {
-        Some(user) => link_existing(state, user).await?,
-        None => create(state, email).await?,
+    let (user, created) = match db::find_user_by_email(&state.db, email).await? {
+        Some(user) => (link_existing(state, user).await?, false),
+        None => (create(state, email).await?, true),
     };
-    oauth2::link_account(&state.db, &provider.name, &info.account_id, user.id, tokens)
-        .await
-        .map_err(|error| match &error {
+    let linked =
+        oauth2::link_account(&state.db, &provider.name, &info.account_id, user.id, tokens).await;
+    if let Err(error) = linked {
+        // A new account whose link failed (another login linked this provider account meanwhile)
+        // could never be logged into: it goes, so that the address stays free.
+        if created {
+            oauth2::discard_new_user(&state.db, user.id).await?;
+        }
+        return Err(match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::bad_request(
                 "account_conflict",
                 "This account was linked by another login at the same time; try again.",
             ),
             _ => ApiError::internal(error),
-        })?;
+        });
+    }
+    // Announced only once the account can be logged into.
+    if created {
+        hooks::post_registration(state, &user).await?;
+    }
     Ok(user)
 }
 
@@ -241,7 +245,8 @@ async fn linked_user(
         && info
             .email
             .as_deref()
-            .is_some_and(|email| email.eq_ignore_ascii_case(&user.email));
+            // Both sides canonical: the provider's address went through `canonical_email`.
+            .is_some_and(|email| email == normalize(&user.email));
     if !user.is_verified && proven && db::mark_verified(&state.db, user.id).await? {
         // The provider proved the address of an account nobody had verified: it is this
         // person's, and whatever someone else holds on it (sessions, mail links, other providers'
@@ -314,7 +319,6 @@ async fn create(state: &UsersState, email: &str) -> Result<User, ApiError> {
             ),
             other => other.into(),
         })?;
-    hooks::post_registration(state, &user).await?;
     Ok(user)
 }
 

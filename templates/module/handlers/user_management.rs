@@ -105,7 +105,7 @@ async fn update_user(
     // Only the fields given are written, so a change made to the user meanwhile (by the user or
     // another admin) survives; and not at all if it would leave no active admin.
     let changes = db::UserChanges {
-        email,
+        email: email.as_deref(),
         password_hash,
         is_active: request.is_active,
         is_verified: request.is_verified,

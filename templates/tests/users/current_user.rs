@@ -280,6 +280,46 @@ async fn wait_for_mail(app: &TestApp, to: &str) -> String {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn an_address_change_is_stored_canonically_and_other_spellings_are_the_same_address() {
+    let app = app().await;
+    let (user, credential) = app.logged_in_user("ada@example.com").await;
+    // A full-width spelling of the current address is no change: nothing is pending.
+    let same = json!({ "email": "\u{ff21}DA@EXAMPLE.COM", "current_password": PASSWORD });
+    let response = app.patch_as("/users/me", same, &credential).await;
+    response.assert_status(StatusCode::OK);
+    assert!(
+        response.body.get("pending_email").is_none(),
+        "{}",
+        response.body
+    );
+    // A full-width Z and a decomposed ë: the change and its link are for `zoë@new.example`.
+    let change = json!({
+        "email": " \u{ff3a}OE\u{308}@NEW.EXAMPLE ",
+        "current_password": PASSWORD
+    });
+    let response = app.patch_as("/users/me", change, &credential).await;
+    response.assert_status(StatusCode::OK);
+    assert_eq!(response.body["pending_email"], "zo\u{eb}@new.example");
+    let token = app.mailed_token("zo\u{eb}@new.example", "/verify").await;
+    app.post("/verify", json!({ "token": token }))
+        .await
+        .assert_status(StatusCode::OK);
+    let stored = db::find_user_by_id(&app.state.db, user.id)
+        .await
+        .unwrap()
+        .expect("the user");
+    assert_eq!(stored.email, "zo\u{eb}@new.example");
+    app.login("zo\u{eb}@new.example", PASSWORD).await;
+{%- if "register" in handlers %}
+    // Nobody can take the address again in another spelling.
+    let again = json!({ "email": "ZOE\u{308}@new.example", "password": PASSWORD });
+    app.post("/register", again)
+        .await
+        .assert_error(StatusCode::CONFLICT, "email_taken");
+{%- endif %}
+}
 {%- else %}
 #[tokio::test]
 async fn a_new_email_is_refused_without_the_verify_handler() {

@@ -855,3 +855,139 @@ async fn the_client_follows_no_redirect_of_a_token_endpoint() {
     control.assert_status(StatusCode::CREATED);
     assert_eq!(provider.token_requests(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A lying or misbehaving provider gets a 400, never a 500, and leaves nothing behind.
+
+/// How many users have this address.
+async fn users_with(app: &TestApp, email: &str) -> usize {
+    usize::from(
+        db::find_user_by_email(&app.state.db, email)
+            .await
+            .expect("a look-up")
+            .is_some(),
+    )
+}
+
+#[tokio::test]
+async fn an_unusable_provider_account_id_is_400_and_creates_nothing() {
+    let provider = MockProvider::start().await;
+    let app = app(&provider).await;
+    let huge = "x".repeat(300_000);
+    let too_long = "x".repeat(256);
+    for sub in [
+        "ab\0c",
+        "ab\u{85}c",
+        "line\nbreak",
+        too_long.as_str(),
+        huge.as_str(),
+    ] {
+        provider.set_userinfo(person(sub, "ada@example.com", true));
+        log_in(&app, &provider)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "userinfo_failed");
+        assert_eq!(users_with(&app, "ada@example.com").await, 0, "{sub:.20?}");
+        assert_eq!(links(&app).await, 0, "{sub:.20?}");
+    }
+    // The longest id that fits the column logs in, and again into the same account.
+    let longest = "x".repeat(255);
+    provider.set_userinfo(person(&longest, "ada@example.com", true));
+    let first = log_in(&app, &provider).await;
+    first.assert_status(StatusCode::CREATED);
+    let again = log_in(&app, &provider).await;
+    again.assert_status(StatusCode::CREATED);
+    assert_eq!(again.body["user"]["id"], first.body["user"]["id"]);
+    assert_eq!(links(&app).await, 1);
+}
+
+#[tokio::test]
+async fn an_invalid_provider_email_is_400_and_creates_nothing() {
+    let provider = MockProvider::start().await;
+    let app = app(&provider).await;
+    let long = format!("{}@example.com", "a".repeat(300));
+    for email in ["not an address", "ada\0@example.com", long.as_str()] {
+        provider.set_userinfo(person("42", email, true));
+        log_in(&app, &provider)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "invalid_email");
+        assert_eq!(links(&app).await, 0, "{email:.20?}");
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_user_info_answer_is_400() {
+    let provider = MockProvider::start().await;
+    let app = app(&provider).await;
+    // A valid answer, padded past what is read of a provider's answer.
+    let mut padded = person("42", "ada@example.com", true);
+    padded["picture"] = json!("p".repeat(100_000));
+    provider.set_userinfo(padded);
+    log_in(&app, &provider)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "userinfo_failed");
+    assert_eq!(users_with(&app, "ada@example.com").await, 0);
+    // The control: a few kilobytes of padding are read.
+    let mut padded = person("42", "ada@example.com", true);
+    padded["picture"] = json!("p".repeat(4_000));
+    provider.set_userinfo(padded);
+    log_in(&app, &provider)
+        .await
+        .assert_status(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn an_oversized_token_answer_is_400() {
+    let provider = MockProvider::start().await;
+    provider.set_userinfo(person("42", "ada@example.com", true));
+    // A token endpoint whose answer is valid JSON, with a 100 KB access token.
+    let bloated = Router::new().route(
+        "/token",
+        post(|| async {
+            Json(json!({
+                "access_token": "a".repeat(100_000),
+                "token_type": "Bearer",
+                "expires_in": 3600,
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port for the bloated endpoint");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move { axum::serve(listener, bloated).await });
+    let mut config = provider.config("bloated");
+    config.token_url = format!("http://{address}/token");
+    let providers = vec![config, provider.config("mock")];
+    let app = app_with_config(move |config| config.oauth2 = providers).await;
+    let started = start(&app, &provider, "bloated").await;
+    let code = consent(&provider, &started);
+    let query = format!("code={code}&state={}", started.state());
+    callback(&app, "bloated", &query, Some(&started.cookie))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "token_exchange_failed");
+    // The control: the provider's own token endpoint answers a few kilobytes and logs in.
+    log_in(&app, &provider)
+        .await
+        .assert_status(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_linked_account_is_proved_by_another_spelling_of_its_address() {
+    let provider = MockProvider::start().await;
+    // Upper-case non-ASCII letters and a decomposed accent: the same address, canonically.
+    provider.set_userinfo(person("5", "ALI\u{301}CE@EXAMPLE.COM", true));
+    let app = app(&provider).await;
+    let user = app.create_user("al\u{ed}ce@example.com", false, true).await;
+    let tokens = ProviderTokens {
+        access_token: "an older login's".to_owned(),
+        refresh_token: None,
+        expires_at: None,
+    };
+    link_account(&app.state.db, "mock", "5", user.id, &tokens)
+        .await
+        .expect("a link");
+    let response = log_in(&app, &provider).await;
+    response.assert_status(StatusCode::CREATED);
+    assert_eq!(response.body["user"]["id"], user.id.to_string());
+    assert_eq!(response.body["user"]["is_verified"], true);
+}
