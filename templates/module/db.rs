@@ -41,7 +41,6 @@ pub type Pool = PgPool;
 {%- else %}
 pub type Pool = MySqlPool;
 {%- endif %}
-{%- if "role-management" in handlers %}
 
 /// The database driver, for functions that run on the pool or inside a transaction.
 {%- if db == "sqlite" %}
@@ -50,7 +49,6 @@ pub type Db = sqlx::Sqlite;
 pub type Db = Postgres;
 {%- else %}
 pub type Db = MySql;
-{%- endif %}
 {%- endif %}
 
 {% filter sql(db=db) -%}
