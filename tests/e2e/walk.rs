@@ -512,7 +512,18 @@ fn update_current_user(app: &App, account: Account) {
         401,
         "POST /login with the address before the change",
     );
-    app.expect_accepted(&current, new_email, "the session that changed the email");
+    // Confirming proves a mailbox, not who asked for the change: every credential ends, the one
+    // that asked included, and the owner logs in again with the new address.
+    app.expect_refused(
+        &current,
+        "the session that changed the email, after the confirmation",
+    );
+    let moved_account = Account {
+        email: new_email.to_string(),
+        password: account.password.clone(),
+    };
+    let again = app.login_ok(&moved_account);
+    app.expect_accepted(&again, new_email, "a login with the new address");
     let reused = app.client.post(&format!("/verify?token={token}")).send();
     expect_error(&reused, 400, "POST /verify with a used email-change link");
 }
