@@ -454,7 +454,18 @@ fn insertion(manifest: &Manifest, template: &str, added: &[String]) -> Option<In
 /// The timestamp for the first new migration: now, or later than every migration on disk and
 /// in the record.
 fn next_timestamp(project: &Project, opts: &PlanOptions) -> Result<Timestamp> {
-    let mut next = opts.now.unwrap_or_else(Timestamp::now);
+    let recorded = opts.previous.iter().flat_map(|r| r.migrations.values());
+    next_migration_timestamp(&project.path("migrations"), recorded, opts.now)
+}
+
+/// A migration timestamp later than `now` (default: the clock), than every `recorded` one and
+/// than every file in the migrations folder `dir` (which may not exist yet).
+pub fn next_migration_timestamp<'a>(
+    dir: &std::path::Path,
+    recorded: impl IntoIterator<Item = &'a String>,
+    now: Option<Timestamp>,
+) -> Result<Timestamp> {
+    let mut next = now.unwrap_or_else(Timestamp::now);
     let mut bump = |stamp: &str| {
         if let Some(t) = Timestamp::parse(stamp)
             && t >= next
@@ -462,11 +473,8 @@ fn next_timestamp(project: &Project, opts: &PlanOptions) -> Result<Timestamp> {
             next = t.next();
         }
     };
-    if let Some(r) = &opts.previous {
-        r.migrations.values().for_each(|s| bump(s));
-    }
-    let dir = project.path("migrations");
-    match std::fs::read_dir(&dir) {
+    recorded.into_iter().for_each(|s| bump(s));
+    match std::fs::read_dir(dir) {
         Ok(entries) => {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().to_string();

@@ -384,28 +384,7 @@ fn migrations(
 
 /// Later than now and than every migration recorded or on disk.
 fn next_timestamp(root: &Path, record: &Record, now: Option<Timestamp>) -> Result<Timestamp> {
-    let mut next = now.unwrap_or_else(Timestamp::now);
-    let mut bump = |stamp: &str| {
-        if let Some(t) = Timestamp::parse(stamp)
-            && t >= next
-        {
-            next = t.next();
-        }
-    };
-    record.migrations.values().for_each(|s| bump(s));
-    let dir = root.join("migrations");
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().to_string();
-                let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-                bump(&digits);
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(dir, e)),
-    }
-    Ok(next)
+    crate::plan::next_migration_timestamp(&root.join("migrations"), record.migrations.values(), now)
 }
 
 /// `Cargo.toml` merged per key: base = what the tool wrote (the record's, or for older records
