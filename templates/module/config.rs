@@ -60,6 +60,12 @@ pub const FORGOT_PASSWORD_PATH: &str = "/forgot-password";
 pub const RESET_PASSWORD_PATH: &str = "/reset-password";
 /// `GET` and `PATCH` the logged-in user.
 pub const CURRENT_USER_PATH: &str = "/users/me";
+/// `GET` to start a login with the OAuth2 provider named in the path: answers the URL to send the
+/// browser to.
+pub const OAUTH2_AUTHORIZE_PATH: &str = "/oauth2/{provider}/authorize";
+/// `GET`: where the provider sends the browser back. Register `<APP_URL>` followed by this path
+/// (with the provider's name) as the redirect URI at the provider.
+pub const OAUTH2_CALLBACK_PATH: &str = "/oauth2/{provider}/callback";
 {%- if "role-management" in handlers %}
 /// `GET` the roles, `POST` to create one.
 pub const ROLES_PATH: &str = "/users/roles";
@@ -92,23 +98,6 @@ pub const MAX_ROLE_NAME_CHARS: usize = 64;
 /// Role descriptions are at most this many characters.
 pub const MAX_ROLE_DESCRIPTION_CHARS: usize = 1000;
 {%- endif %}
-{%- if "oauth2" in handlers %}
-/// `GET` to start a login with the OAuth2 provider named in the path: answers the URL to send the
-/// browser to.
-pub const OAUTH2_AUTHORIZE_PATH: &str = "/oauth2/{provider}/authorize";
-/// `GET`: where the provider sends the browser back. Register `<APP_URL>` followed by this path
-/// (with the provider's name) as the redirect URI at the provider.
-pub const OAUTH2_CALLBACK_PATH: &str = "/oauth2/{provider}/callback";
-
-/// How long a started OAuth2 login may take, from `authorize` to `callback`.
-pub const OAUTH2_STATE_TTL: Duration = Duration::from_secs(10 * 60);
-/// The cookie that binds an OAuth2 login in progress to the browser that started it.
-pub const OAUTH2_STATE_COOKIE: &str = "oauth2_state";
-/// Whether an OAuth2 login may be linked to an existing account with the same email address. It
-/// is linked only when the provider says it verified that address; set this to `false` to refuse
-/// linking altogether (the person then logs in with their password).
-pub const OAUTH2_LINK_VERIFIED_EMAILS: bool = true;
-{%- endif %}
 
 /// Paths that [`crate::{{ module }}::layers::require_auth`] lets anonymous callers reach. Every other
 /// route behind that layer answers 401 without a valid credential. A `{name}` segment matches any
@@ -120,10 +109,8 @@ pub const AUTH_EXCLUDE_PATHS: &[&str] = &[
     VERIFY_RESEND_PATH,
     FORGOT_PASSWORD_PATH,
     RESET_PASSWORD_PATH,
-{%- if "oauth2" in handlers %}
     OAUTH2_AUTHORIZE_PATH,
     OAUTH2_CALLBACK_PATH,
-{%- endif %}
 ];
 
 /// Everything the user system needs at run time.
@@ -150,11 +137,6 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// `RATE_LIMIT_STORE` (with `REDIS_URL`): where the rate limits count.
     pub rate_limit_store: RateLimitStore,
-{%- if "oauth2" in handlers %}
-    /// `OAUTH2_PROVIDERS` and their settings: the providers users can log in with (none when
-    /// unset).
-    pub oauth2: Vec<OAuth2Provider>,
-{%- endif %}
 }
 
 /// Rate limits for login, registration and the routes that send mail (see `rate_limit.rs`). An
@@ -288,154 +270,9 @@ pub fn parse_trusted_proxies(list: &str) -> Result<Vec<IpNet>, ConfigError> {
         .collect()
 }
 
-{% if "oauth2" in handlers -%}
-/// How a provider's user info is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OAuth2ProviderKind {
-    /// GitHub: the id from `/user`, the primary email and whether it is verified from
-    /// `/user/emails`.
-    GitHub,
-    /// Google: OpenID Connect user info (`sub`, `email`, `email_verified`).
-    Google,
-    /// Any other provider: user info as JSON with `sub` or `id`, `email` and `email_verified`.
-    Generic,
-}
-
-/// An OAuth2 provider users can log in with: `OAUTH2_<NAME>_CLIENT_ID` and
-/// `OAUTH2_<NAME>_CLIENT_SECRET` for each name in `OAUTH2_PROVIDERS`, plus
-/// `OAUTH2_<NAME>_AUTH_URL`, `OAUTH2_<NAME>_TOKEN_URL` and `OAUTH2_<NAME>_USERINFO_URL` for a name
-/// other than the presets `github` and `google`. `OAUTH2_<NAME>_SCOPES` (space- or comma-separated)
-/// replaces the default scopes.
-#[derive(Clone)]
-pub struct OAuth2Provider {
-    /// The name in the paths (`/oauth2/<name>/...`): lower-case letters, digits, `-` and `_`.
-    pub name: String,
-    /// How the user info is read.
-    pub kind: OAuth2ProviderKind,
-    /// The client id the provider gave this application.
-    pub client_id: String,
-    /// The client secret the provider gave this application.
-    pub client_secret: String,
-    /// Where the browser is sent to log in and consent.
-    pub auth_url: String,
-    /// Where the server exchanges the code for an access token.
-    pub token_url: String,
-    /// Where the server reads who logged in, with the access token.
-    pub userinfo_url: String,
-    /// The scopes asked for.
-    pub scopes: Vec<String>,
-}
-
-impl OAuth2Provider {
-    /// GitHub, with the scopes to read the user's id and email addresses.
-    pub fn github(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
-        Self {
-            name: "github".to_owned(),
-            kind: OAuth2ProviderKind::GitHub,
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            auth_url: "https://github.com/login/oauth/authorize".to_owned(),
-            token_url: "https://github.com/login/oauth/access_token".to_owned(),
-            userinfo_url: "https://api.github.com/user".to_owned(),
-            scopes: vec!["read:user".to_owned(), "user:email".to_owned()],
-        }
-    }
-
-    /// Google, with OpenID Connect user info.
-    pub fn google(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
-        Self {
-            name: "google".to_owned(),
-            kind: OAuth2ProviderKind::Google,
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            auth_url: "https://accounts.google.com/o/oauth2/v2/auth".to_owned(),
-            token_url: "https://oauth2.googleapis.com/token".to_owned(),
-            userinfo_url: "https://openidconnect.googleapis.com/v1/userinfo".to_owned(),
-            scopes: vec!["openid".to_owned(), "email".to_owned()],
-        }
-    }
-
-    /// Any other provider, by its URLs; asks for the scopes `openid email`.
-    pub fn generic(
-        name: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: impl Into<String>,
-        auth_url: impl Into<String>,
-        token_url: impl Into<String>,
-        userinfo_url: impl Into<String>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            kind: OAuth2ProviderKind::Generic,
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            auth_url: auth_url.into(),
-            token_url: token_url.into(),
-            userinfo_url: userinfo_url.into(),
-            scopes: vec!["openid".to_owned(), "email".to_owned()],
-        }
-    }
-
-    /// `<APP_URL>/oauth2/<name>/callback`: where the provider sends the browser back.
-    pub fn redirect_uri(&self, config: &Config) -> String {
-        let path = OAUTH2_CALLBACK_PATH.replace("{provider}", &self.name);
-        format!("{}{path}", config.base_url())
-    }
-}
-
-/// The providers of `OAUTH2_PROVIDERS`, read with `var`.
-fn oauth2_providers(
-    var: &impl Fn(&str) -> Option<String>,
-) -> Result<Vec<OAuth2Provider>, ConfigError> {
-    let Some(names) = var("OAUTH2_PROVIDERS") else {
-        return Ok(Vec::new());
-    };
-    let mut providers = Vec::new();
-    for name in names
-        .split(',')
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-    {
-        let name = name.to_ascii_lowercase();
-        let prefix = format!("OAUTH2_{}", name.to_ascii_uppercase().replace('-', "_"));
-        let required = |suffix: &str| {
-            let key = format!("{prefix}_{suffix}");
-            var(&key).ok_or_else(|| {
-                ConfigError(format!(
-                    "{key} is not set (OAUTH2_PROVIDERS lists the provider {name})"
-                ))
-            })
-        };
-        let client_id = required("CLIENT_ID")?;
-        let client_secret = required("CLIENT_SECRET")?;
-        let mut provider = match name.as_str() {
-            "github" => OAuth2Provider::github(client_id, client_secret),
-            "google" => OAuth2Provider::google(client_id, client_secret),
-            _ => OAuth2Provider::generic(
-                name.clone(),
-                client_id,
-                client_secret,
-                required("AUTH_URL")?,
-                required("TOKEN_URL")?,
-                required("USERINFO_URL")?,
-            ),
-        };
-        if let Some(scopes) = var(&format!("{prefix}_SCOPES")) {
-            provider.scopes = scopes
-                .split([',', ' '])
-                .filter(|scope| !scope.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        providers.push(provider);
-    }
-    Ok(providers)
-}
-
-{% endif -%}
 /// A setting is missing or unusable.
 #[derive(Debug)]
-pub struct ConfigError(String);
+pub struct ConfigError(pub String);
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -479,9 +316,6 @@ impl Config {
                 var("RATE_LIMIT_STORE").as_deref(),
                 var("REDIS_URL").as_deref(),
             )?,
-{%- if "oauth2" in handlers %}
-            oauth2: oauth2_providers(&var)?,
-{%- endif %}
         };
         config.validate()?;
         Ok(config)
@@ -503,43 +337,6 @@ impl Config {
                 self.app_url
             )));
         }
-{%- if "oauth2" in handlers %}
-        for (index, provider) in self.oauth2.iter().enumerate() {
-            let name = &provider.name;
-            let name_ok = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-            if !name_ok {
-                return Err(ConfigError(format!(
-                    "the OAuth2 provider name {name:?} may only have lower-case letters, digits, \
-                     `-` and `_`"
-                )));
-            }
-            if self.oauth2[..index].iter().any(|other| other.name == *name) {
-                return Err(ConfigError(format!(
-                    "the OAuth2 provider {name} is listed twice"
-                )));
-            }
-            if provider.client_id.is_empty() {
-                return Err(ConfigError(format!(
-                    "the OAuth2 provider {name} has no client id"
-                )));
-            }
-            for (what, url) in [
-                ("AUTH_URL", &provider.auth_url),
-                ("TOKEN_URL", &provider.token_url),
-                ("USERINFO_URL", &provider.userinfo_url),
-            ] {
-                let parsed = reqwest::Url::parse(url);
-                if !parsed.is_ok_and(|url| matches!(url.scheme(), "http" | "https")) {
-                    return Err(ConfigError(format!(
-                        "the {what} of the OAuth2 provider {name}, {url:?}, is not an http(s) URL"
-                    )));
-                }
-            }
-        }
-{%- endif %}
         Ok(())
     }
 
@@ -553,90 +350,6 @@ impl Config {
         self.app_url.starts_with("https://")
     }
 }
-{%- if "oauth2" in handlers %}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    fn providers(vars: &[(&str, &str)]) -> Result<Vec<OAuth2Provider>, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-            .collect();
-        oauth2_providers(&|key: &str| vars.get(key).cloned())
-    }
-
-    #[test]
-    fn presets_need_a_client_id_and_secret_and_others_their_urls() {
-        let read = providers(&[
-            ("OAUTH2_PROVIDERS", "github, Google,acme-id"),
-            ("OAUTH2_GITHUB_CLIENT_ID", "gh-id"),
-            ("OAUTH2_GITHUB_CLIENT_SECRET", "gh-secret"),
-            ("OAUTH2_GOOGLE_CLIENT_ID", "g-id"),
-            ("OAUTH2_GOOGLE_CLIENT_SECRET", "g-secret"),
-            ("OAUTH2_ACME_ID_CLIENT_ID", "a-id"),
-            ("OAUTH2_ACME_ID_CLIENT_SECRET", "a-secret"),
-            (
-                "OAUTH2_ACME_ID_AUTH_URL",
-                "https://id.acme.example/authorize",
-            ),
-            ("OAUTH2_ACME_ID_TOKEN_URL", "https://id.acme.example/token"),
-            (
-                "OAUTH2_ACME_ID_USERINFO_URL",
-                "https://id.acme.example/userinfo",
-            ),
-            ("OAUTH2_ACME_ID_SCOPES", "openid,email profile"),
-        ])
-        .expect("three providers");
-        let names: Vec<&str> = read.iter().map(|provider| provider.name.as_str()).collect();
-        assert_eq!(names, ["github", "google", "acme-id"]);
-        assert_eq!(read[0].kind, OAuth2ProviderKind::GitHub);
-        assert_eq!(read[1].kind, OAuth2ProviderKind::Google);
-        assert_eq!(read[2].kind, OAuth2ProviderKind::Generic);
-        assert_eq!(read[2].token_url, "https://id.acme.example/token");
-        assert_eq!(read[2].scopes, ["openid", "email", "profile"]);
-
-        let missing = providers(&[
-            ("OAUTH2_PROVIDERS", "acme"),
-            ("OAUTH2_ACME_CLIENT_ID", "a-id"),
-            ("OAUTH2_ACME_CLIENT_SECRET", "a-secret"),
-        ]);
-        let error = missing.err().expect("an error").to_string();
-        assert!(error.contains("OAUTH2_ACME_AUTH_URL"), "{error}");
-        assert!(providers(&[]).expect("no providers").is_empty());
-    }
-
-    #[test]
-    fn the_redirect_uri_is_the_callback_path_under_app_url() {
-        let config = Config {
-            database_url: "sqlite://test.db".to_owned(),
-            secret: "a test secret that is long enough for the check".to_owned(),
-            bind_addr: "127.0.0.1:0".parse().expect("an address"),
-            app_url: "https://app.example/".to_owned(),
-            smtp_url: None,
-            mail_from: "no-reply@localhost".to_owned(),
-            rate_limits: RateLimits::default(),
-            trusted_proxies: Vec::new(),
-            rate_limit_store: RateLimitStore::Memory,
-            oauth2: vec![OAuth2Provider::github("id", "secret")],
-        };
-        assert_eq!(
-            config.oauth2[0].redirect_uri(&config),
-            "https://app.example/oauth2/github/callback"
-        );
-        config.validate().expect("a valid configuration");
-        let mut bad = config.clone();
-        bad.oauth2[0].name = "Git Hub".to_owned();
-        assert!(bad.validate().is_err());
-        let mut bad = config.clone();
-        bad.oauth2[0].token_url = "file:///etc/passwd".to_owned();
-        assert!(bad.validate().is_err());
-    }
-}
-{%- endif %}
 
 #[cfg(test)]
 mod limits_tests {

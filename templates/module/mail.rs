@@ -156,9 +156,6 @@ mod tests {
             rate_limits: crate::{{ module }}::config::RateLimits::default(),
             trusted_proxies: Vec::new(),
             rate_limit_store: crate::{{ module }}::config::RateLimitStore::Memory,
-{%- if "oauth2" in handlers %}
-            oauth2: Vec::new(),
-{%- endif %}
         }
     }
 

@@ -53,7 +53,7 @@ pub struct UsersState {
     /// The auth backend's keys.
     pub backend: backend::Backend,
 {%- if "oauth2" in handlers %}
-    /// The HTTP client for the OAuth2 providers (it follows no redirects).
+    /// The OAuth2 providers and the HTTP client for them (it follows no redirects).
     pub oauth2: oauth2::OAuth2Client,
 {%- endif %}
 }
@@ -77,7 +77,15 @@ impl UsersState {
         let config = Config::from_env().map_err(|error| StartupError(error.to_string()))?;
         let mailer =
             mail::Mailer::from_config(&config).map_err(|error| StartupError(error.to_string()))?;
+{%- if "oauth2" in handlers %}
+        // The oauth2 module owns its settings (`OAUTH2_PROVIDERS`, ...) and reads them itself.
+        let oauth2 =
+            oauth2::OAuth2Client::from_env().map_err(|error| StartupError(error.to_string()))?;
+        let state = Self::connect(config, mailer).await?;
+        Ok(Self { oauth2, ..state })
+{%- else %}
         Self::connect(config, mailer).await
+{%- endif %}
     }
 
     /// Connects to `config.database_url` and runs the migrations.

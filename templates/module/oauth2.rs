@@ -19,7 +19,7 @@
 //! The HTTP client follows no redirects: a provider (or whoever answers in its place) cannot send
 //! the server to another URL (SSRF).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use ::oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
@@ -33,12 +33,21 @@ use uuid::Uuid;
 
 use super::{
     UsersState,
-    config::{OAUTH2_STATE_TTL, OAuth2Provider, OAuth2ProviderKind},
+    config::{ConfigError, OAUTH2_CALLBACK_PATH},
     db::{self, Pool},
     email::canonical_email,
     error::ApiError,
     tokens,
 };
+
+/// How long a started OAuth2 login may take, from `authorize` to `callback`.
+pub const OAUTH2_STATE_TTL: Duration = Duration::from_secs(10 * 60);
+/// The cookie that binds an OAuth2 login in progress to the browser that started it.
+pub const OAUTH2_STATE_COOKIE: &str = "oauth2_state";
+/// Whether an OAuth2 login may be linked to an existing account with the same email address. It
+/// is linked only when the provider says it verified that address; set this to `false` to refuse
+/// linking altogether (the person then logs in with their password).
+pub const OAUTH2_LINK_VERIFIED_EMAILS: bool = true;
 
 /// Whether the provider's tokens are kept in `oauth_accounts` after the login. Off by default:
 /// the login needs them only once, to read the user info, and a stored token is a credential at
@@ -53,14 +62,218 @@ pub const MAX_PROVIDER_RESPONSE_BYTES: usize = 64 * 1024;
 /// The longest provider account id accepted, in bytes (the `oauth_accounts.account_id` column).
 pub const MAX_ACCOUNT_ID_BYTES: usize = 255;
 
-/// The HTTP client for the requests to the providers. Cheap to clone.
+// ---------------------------------------------------------------------------------------------
+// The providers' settings: `OAUTH2_PROVIDERS` and `OAUTH2_<NAME>_...`.
+
+/// How a provider's user info is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuth2ProviderKind {
+    /// GitHub: the id from `/user`, the primary email and whether it is verified from
+    /// `/user/emails`.
+    GitHub,
+    /// Google: OpenID Connect user info (`sub`, `email`, `email_verified`).
+    Google,
+    /// Any other provider: user info as JSON with `sub` or `id`, `email` and `email_verified`.
+    Generic,
+}
+
+/// An OAuth2 provider users can log in with: `OAUTH2_<NAME>_CLIENT_ID` and
+/// `OAUTH2_<NAME>_CLIENT_SECRET` for each name in `OAUTH2_PROVIDERS`, plus
+/// `OAUTH2_<NAME>_AUTH_URL`, `OAUTH2_<NAME>_TOKEN_URL` and `OAUTH2_<NAME>_USERINFO_URL` for a name
+/// other than the presets `github` and `google`. `OAUTH2_<NAME>_SCOPES` (space- or comma-separated)
+/// replaces the default scopes.
+#[derive(Clone)]
+pub struct OAuth2Provider {
+    /// The name in the paths (`/oauth2/<name>/...`): lower-case letters, digits, `-` and `_`.
+    pub name: String,
+    /// How the user info is read.
+    pub kind: OAuth2ProviderKind,
+    /// The client id the provider gave this application.
+    pub client_id: String,
+    /// The client secret the provider gave this application.
+    pub client_secret: String,
+    /// Where the browser is sent to log in and consent.
+    pub auth_url: String,
+    /// Where the server exchanges the code for an access token.
+    pub token_url: String,
+    /// Where the server reads who logged in, with the access token.
+    pub userinfo_url: String,
+    /// The scopes asked for.
+    pub scopes: Vec<String>,
+}
+
+impl OAuth2Provider {
+    /// GitHub, with the scopes to read the user's id and email addresses.
+    pub fn github(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self {
+            name: "github".to_owned(),
+            kind: OAuth2ProviderKind::GitHub,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            auth_url: "https://github.com/login/oauth/authorize".to_owned(),
+            token_url: "https://github.com/login/oauth/access_token".to_owned(),
+            userinfo_url: "https://api.github.com/user".to_owned(),
+            scopes: vec!["read:user".to_owned(), "user:email".to_owned()],
+        }
+    }
+
+    /// Google, with OpenID Connect user info.
+    pub fn google(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self {
+            name: "google".to_owned(),
+            kind: OAuth2ProviderKind::Google,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            auth_url: "https://accounts.google.com/o/oauth2/v2/auth".to_owned(),
+            token_url: "https://oauth2.googleapis.com/token".to_owned(),
+            userinfo_url: "https://openidconnect.googleapis.com/v1/userinfo".to_owned(),
+            scopes: vec!["openid".to_owned(), "email".to_owned()],
+        }
+    }
+
+    /// Any other provider, by its URLs; asks for the scopes `openid email`.
+    pub fn generic(
+        name: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        auth_url: impl Into<String>,
+        token_url: impl Into<String>,
+        userinfo_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            kind: OAuth2ProviderKind::Generic,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            auth_url: auth_url.into(),
+            token_url: token_url.into(),
+            userinfo_url: userinfo_url.into(),
+            scopes: vec!["openid".to_owned(), "email".to_owned()],
+        }
+    }
+
+    /// `<APP_URL>/oauth2/<name>/callback`: where the provider sends the browser back. `base_url`
+    /// is `APP_URL` without a trailing slash ([`crate::{{ module }}::Config::base_url`]).
+    pub fn redirect_uri(&self, base_url: &str) -> String {
+        let path = OAUTH2_CALLBACK_PATH.replace("{provider}", &self.name);
+        format!("{base_url}{path}")
+    }
+}
+
+/// The providers of `OAUTH2_PROVIDERS`, read with `var`.
+fn read_providers(
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<OAuth2Provider>, ConfigError> {
+    let Some(names) = var("OAUTH2_PROVIDERS") else {
+        return Ok(Vec::new());
+    };
+    let mut providers = Vec::new();
+    for name in names
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    {
+        let name = name.to_ascii_lowercase();
+        let prefix = format!("OAUTH2_{}", name.to_ascii_uppercase().replace('-', "_"));
+        let required = |suffix: &str| {
+            let key = format!("{prefix}_{suffix}");
+            var(&key).ok_or_else(|| {
+                ConfigError(format!(
+                    "{key} is not set (OAUTH2_PROVIDERS lists the provider {name})"
+                ))
+            })
+        };
+        let client_id = required("CLIENT_ID")?;
+        let client_secret = required("CLIENT_SECRET")?;
+        let mut provider = match name.as_str() {
+            "github" => OAuth2Provider::github(client_id, client_secret),
+            "google" => OAuth2Provider::google(client_id, client_secret),
+            _ => OAuth2Provider::generic(
+                name.clone(),
+                client_id,
+                client_secret,
+                required("AUTH_URL")?,
+                required("TOKEN_URL")?,
+                required("USERINFO_URL")?,
+            ),
+        };
+        if let Some(scopes) = var(&format!("{prefix}_SCOPES")) {
+            provider.scopes = scopes
+                .split([',', ' '])
+                .filter(|scope| !scope.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        providers.push(provider);
+    }
+    Ok(providers)
+}
+
+/// Checks providers built by hand or read from the environment: names fit for a path and listed
+/// once, a client id, and http(s) URLs (a `file:` or other URL would have the server read
+/// something else than a provider).
+pub fn validate_providers(providers: &[OAuth2Provider]) -> Result<(), ConfigError> {
+    for (index, provider) in providers.iter().enumerate() {
+        let name = &provider.name;
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(ConfigError(format!(
+                "the OAuth2 provider name {name:?} may only have lower-case letters, digits, \
+                 `-` and `_`"
+            )));
+        }
+        if providers[..index].iter().any(|other| other.name == *name) {
+            return Err(ConfigError(format!(
+                "the OAuth2 provider {name} is listed twice"
+            )));
+        }
+        if provider.client_id.is_empty() {
+            return Err(ConfigError(format!(
+                "the OAuth2 provider {name} has no client id"
+            )));
+        }
+        for (what, url) in [
+            ("AUTH_URL", &provider.auth_url),
+            ("TOKEN_URL", &provider.token_url),
+            ("USERINFO_URL", &provider.userinfo_url),
+        ] {
+            let parsed = reqwest::Url::parse(url);
+            if !parsed.is_ok_and(|url| matches!(url.scheme(), "http" | "https")) {
+                return Err(ConfigError(format!(
+                    "the {what} of the OAuth2 provider {name}, {url:?}, is not an http(s) URL"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The providers users can log in with and the HTTP client for the requests to them. Cheap to
+/// clone. [`UsersState::from_env`] reads the providers from the environment with
+/// [`OAuth2Client::from_env`]; [`Default`] has none.
 #[derive(Clone)]
 pub struct OAuth2Client {
+    providers: Arc<[OAuth2Provider]>,
     http: reqwest::Client,
 }
 
-impl Default for OAuth2Client {
-    fn default() -> Self {
+impl OAuth2Client {
+    /// The providers of `OAUTH2_PROVIDERS` (none when unset) and their settings.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        Self::new(read_providers(&var)?)
+    }
+
+    /// A client for these providers, once [`validate_providers`] accepts them.
+    pub fn new(providers: Vec<OAuth2Provider>) -> Result<Self, ConfigError> {
+        validate_providers(&providers)?;
         let http = reqwest::Client::builder()
             // Following redirects would let an answer send the server anywhere (SSRF).
             .redirect(reqwest::redirect::Policy::none())
@@ -72,8 +285,28 @@ impl Default for OAuth2Client {
                 env!("CARGO_PKG_VERSION")
             ))
             .build()
-            .expect("the HTTP client (rustls) can be built");
-        Self { http }
+            .map_err(|error| ConfigError(format!("the OAuth2 HTTP client: {error}")))?;
+        Ok(Self {
+            providers: providers.into(),
+            http,
+        })
+    }
+
+    /// The provider named `name` in `OAUTH2_PROVIDERS`.
+    pub fn provider(&self, name: &str) -> Option<&OAuth2Provider> {
+        self.providers.iter().find(|provider| provider.name == name)
+    }
+
+    /// Every provider, in the order of `OAUTH2_PROVIDERS`.
+    pub fn providers(&self) -> &[OAuth2Provider] {
+        &self.providers
+    }
+}
+
+impl Default for OAuth2Client {
+    /// No providers: every `/oauth2/...` route answers 404.
+    fn default() -> Self {
+        Self::new(Vec::new()).expect("the HTTP client (rustls) can be built")
     }
 }
 
@@ -81,11 +314,11 @@ impl Default for OAuth2Client {
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 fn client(state: &UsersState, provider: &OAuth2Provider) -> Result<Client, ApiError> {
-    // The URLs were checked by `Config::validate`.
+    // The URLs were checked by `validate_providers`.
     let auth_url = AuthUrl::new(provider.auth_url.clone()).map_err(ApiError::internal)?;
     let token_url = TokenUrl::new(provider.token_url.clone()).map_err(ApiError::internal)?;
-    let redirect_uri =
-        RedirectUrl::new(provider.redirect_uri(&state.config)).map_err(ApiError::internal)?;
+    let redirect_uri = RedirectUrl::new(provider.redirect_uri(state.config.base_url()))
+        .map_err(ApiError::internal)?;
     let client = BasicClient::new(ClientId::new(provider.client_id.clone()))
         .set_client_secret(ClientSecret::new(provider.client_secret.clone()))
         .set_auth_uri(auth_url)
@@ -559,3 +792,85 @@ pub async fn discard_new_user(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Er
     Ok(())
 }
 {%- endfilter %}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn providers(vars: &[(&str, &str)]) -> Result<Vec<OAuth2Provider>, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        read_providers(&|key: &str| vars.get(key).cloned())
+    }
+
+    #[test]
+    fn presets_need_a_client_id_and_secret_and_others_their_urls() {
+        let read = providers(&[
+            ("OAUTH2_PROVIDERS", "github, Google,acme-id"),
+            ("OAUTH2_GITHUB_CLIENT_ID", "gh-id"),
+            ("OAUTH2_GITHUB_CLIENT_SECRET", "gh-secret"),
+            ("OAUTH2_GOOGLE_CLIENT_ID", "g-id"),
+            ("OAUTH2_GOOGLE_CLIENT_SECRET", "g-secret"),
+            ("OAUTH2_ACME_ID_CLIENT_ID", "a-id"),
+            ("OAUTH2_ACME_ID_CLIENT_SECRET", "a-secret"),
+            (
+                "OAUTH2_ACME_ID_AUTH_URL",
+                "https://id.acme.example/authorize",
+            ),
+            ("OAUTH2_ACME_ID_TOKEN_URL", "https://id.acme.example/token"),
+            (
+                "OAUTH2_ACME_ID_USERINFO_URL",
+                "https://id.acme.example/userinfo",
+            ),
+            ("OAUTH2_ACME_ID_SCOPES", "openid,email profile"),
+        ])
+        .expect("three providers");
+        let names: Vec<&str> = read.iter().map(|provider| provider.name.as_str()).collect();
+        assert_eq!(names, ["github", "google", "acme-id"]);
+        assert_eq!(read[0].kind, OAuth2ProviderKind::GitHub);
+        assert_eq!(read[1].kind, OAuth2ProviderKind::Google);
+        assert_eq!(read[2].kind, OAuth2ProviderKind::Generic);
+        assert_eq!(read[2].token_url, "https://id.acme.example/token");
+        assert_eq!(read[2].scopes, ["openid", "email", "profile"]);
+
+        let missing = providers(&[
+            ("OAUTH2_PROVIDERS", "acme"),
+            ("OAUTH2_ACME_CLIENT_ID", "a-id"),
+            ("OAUTH2_ACME_CLIENT_SECRET", "a-secret"),
+        ]);
+        let error = missing.err().expect("an error").to_string();
+        assert!(error.contains("OAUTH2_ACME_AUTH_URL"), "{error}");
+        assert!(providers(&[]).expect("no providers").is_empty());
+    }
+
+    #[test]
+    fn the_redirect_uri_is_the_callback_path_under_app_url() {
+        let github = OAuth2Provider::github("id", "secret");
+        assert_eq!(
+            github.redirect_uri("https://app.example"),
+            "https://app.example/oauth2/github/callback"
+        );
+    }
+
+    #[test]
+    fn providers_with_unusable_names_or_urls_are_refused() {
+        let valid = || vec![OAuth2Provider::github("id", "secret")];
+        OAuth2Client::new(valid()).expect("a valid provider");
+        let mut bad = valid();
+        bad[0].name = "Git Hub".to_owned();
+        assert!(validate_providers(&bad).is_err());
+        let mut bad = valid();
+        bad[0].token_url = "file:///etc/passwd".to_owned();
+        assert!(validate_providers(&bad).is_err());
+        let mut bad = valid();
+        bad[0].client_id.clear();
+        assert!(validate_providers(&bad).is_err());
+        let twice = [valid(), valid()].concat();
+        let error = validate_providers(&twice).expect_err("listed twice");
+        assert!(error.to_string().contains("twice"), "{error}");
+    }
+}

@@ -16,24 +16,23 @@ use serde_json::json;
 
 use crate::{{ module }}::{
     UsersState, backend,
-{%- if "verify" in handlers %}
-    config::{
-        OAUTH2_AUTHORIZE_PATH, OAUTH2_CALLBACK_PATH, OAUTH2_LINK_VERIFIED_EMAILS,
-        OAUTH2_STATE_COOKIE, OAUTH2_STATE_TTL, OAuth2Provider,
-    },
-{%- else %}
-    config::{
-        OAUTH2_AUTHORIZE_PATH, OAUTH2_CALLBACK_PATH, OAUTH2_STATE_COOKIE, OAUTH2_STATE_TTL,
-        OAuth2Provider,
-    },
-{%- endif %}
+    config::{OAUTH2_AUTHORIZE_PATH, OAUTH2_CALLBACK_PATH},
     cookies,
     db::{self, NewUser, WriteError},
     email::normalize,
     error::ApiError,
     hooks,
     model::User,
-    oauth2::{self, ProviderTokens, ProviderUser},
+{%- if "verify" in handlers %}
+    oauth2::{
+        self, OAUTH2_LINK_VERIFIED_EMAILS, OAUTH2_STATE_COOKIE, OAUTH2_STATE_TTL, OAuth2Provider,
+        ProviderTokens, ProviderUser,
+    },
+{%- else %}
+    oauth2::{
+        self, OAUTH2_STATE_COOKIE, OAUTH2_STATE_TTL, OAuth2Provider, ProviderTokens, ProviderUser,
+    },
+{%- endif %}
     rate_limit::ClientAddr,
     tokens,
 };
@@ -52,13 +51,7 @@ fn provider(
 ) -> Result<OAuth2Provider, ApiError> {
     let unknown = || ApiError::not_found("There is no OAuth2 provider of this name.");
     let Path(name) = name.map_err(|_| unknown())?;
-    state
-        .config
-        .oauth2
-        .iter()
-        .find(|provider| provider.name == name)
-        .cloned()
-        .ok_or_else(unknown)
+    state.oauth2.provider(&name).cloned().ok_or_else(unknown)
 }
 
 /// Starts a login: 200 with `{"authorization_url": ...}`, the provider's page to send the browser

@@ -8,10 +8,9 @@ use std::{
 
 use {{ crate_name }}::{{ module }}::{
     self,
-    config::OAuth2Provider,
     db,
     layers::require_auth,
-    oauth2::{ProviderTokens, STORE_PROVIDER_TOKENS, link_account},
+    oauth2::{OAuth2Client, OAuth2Provider, ProviderTokens, STORE_PROVIDER_TOKENS, link_account},
 {%- if "verify" in handlers or "password-reset" in handlers %}
     tokens::Purpose,
 {%- endif %}
@@ -31,7 +30,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-use crate::support::{Credential, PASSWORD, TestApp, TestResponse, app_with_config};
+use crate::support::{Credential, PASSWORD, TestApp, TestResponse, app_with_state};
 
 /// The client id and secret the mock provider expects.
 const CLIENT_ID: &str = "test-client";
@@ -39,8 +38,13 @@ const CLIENT_SECRET: &str = "test-client-secret";
 
 /// A test application with two generic providers, `mock` and `other`, both served by `provider`.
 async fn app(provider: &MockProvider) -> TestApp {
-    let providers = vec![provider.config("mock"), provider.config("other")];
-    app_with_config(move |config| config.oauth2 = providers).await
+    app_with_providers(vec![provider.config("mock"), provider.config("other")]).await
+}
+
+/// A test application with these providers.
+async fn app_with_providers(providers: Vec<OAuth2Provider>) -> TestApp {
+    let client = OAuth2Client::new(providers).expect("valid providers");
+    app_with_state(move |state| state.oauth2 = client).await
 }
 
 /// User info as a generic provider sends it.
@@ -842,7 +846,7 @@ async fn the_client_follows_no_redirect_of_a_token_endpoint() {
     let mut redirected = provider.config("redirected");
     redirected.token_url = format!("http://{address}/token");
     let providers = vec![redirected, provider.config("mock")];
-    let app = app_with_config(move |config| config.oauth2 = providers).await;
+    let app = app_with_providers(providers).await;
 
     let started = start(&app, &provider, "redirected").await;
     let code = consent(&provider, &started);
@@ -958,7 +962,7 @@ async fn an_oversized_token_answer_is_400() {
     let mut config = provider.config("bloated");
     config.token_url = format!("http://{address}/token");
     let providers = vec![config, provider.config("mock")];
-    let app = app_with_config(move |config| config.oauth2 = providers).await;
+    let app = app_with_providers(providers).await;
     let started = start(&app, &provider, "bloated").await;
     let code = consent(&provider, &started);
     let query = format!("code={code}&state={}", started.state());

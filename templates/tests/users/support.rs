@@ -219,6 +219,19 @@ pub async fn app_with_limits(rate_limits: RateLimits) -> TestApp {
 
 /// A test application whose configuration `configure` adjusts first.
 pub async fn app_with_config(configure: impl FnOnce(&mut Config)) -> TestApp {
+    build_app(configure, |_| {}).await
+}
+
+/// A test application whose state `adjust` changes before the router is built (for what the
+/// handlers' own modules hold rather than the configuration).
+pub async fn app_with_state(adjust: impl FnOnce(&mut UsersState)) -> TestApp {
+    build_app(|_| {}, adjust).await
+}
+
+async fn build_app(
+    configure: impl FnOnce(&mut Config),
+    adjust: impl FnOnce(&mut UsersState),
+) -> TestApp {
 {%- if db == "sqlite" %}
     let database = std::env::temp_dir().join(format!("users-test-{}.db", uuid::Uuid::new_v4()));
     let database_url = format!("sqlite://{}", database.display());
@@ -236,14 +249,12 @@ pub async fn app_with_config(configure: impl FnOnce(&mut Config)) -> TestApp {
         rate_limits: RateLimits::default(),
         trusted_proxies: Vec::new(),
         rate_limit_store: RateLimitStore::Memory,
-{%- if "oauth2" in handlers %}
-        oauth2: Vec::new(),
-{%- endif %}
     };
     configure(&mut config);
-    let state = UsersState::connect(config, Mailer::outbox())
+    let mut state = UsersState::connect(config, Mailer::outbox())
         .await
         .expect("a fresh database");
+    adjust(&mut state);
     TestApp {
         router: {{ module }}::router(state.clone()),
         state,
