@@ -10,9 +10,8 @@ use super::{
 };
 {%- if "role-management" in handlers %}
 use super::{
-    db::Assignment,
     handlers::role_management::{valid_description, valid_role_name},
-    model::Role,
+    roles::{self, Assignment, Role},
 };
 {%- endif %}
 
@@ -109,7 +108,7 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
             };
 {%- if "role-management" in handlers %}
             // The user and their roles are written in one transaction.
-            let user = db::create_user_with_roles(&state.db, new_user, found)
+            let user = roles::create_user_with_roles(&state.db, new_user, found)
                 .await
                 .map_err(|error| super::ApiError::from(error).detail.to_string())?;
             let names: Vec<&str> = user.roles.iter().map(|role| role.name.as_str()).collect();
@@ -137,9 +136,9 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
                 .map_err(|error| error.detail.to_string())?;
             // Like `assign-role`, creating a role that exists (such as `admin`, which the
             // migrations create) is no error: the command says so and changes nothing.
-            match db::create_role(&state.db, name, description).await {
+            match roles::create_role(&state.db, name, description).await {
                 Ok(role) => Ok(format!("created role {} ({})", role.name, role.id)),
-                Err(db::RoleWriteError::NameTaken) => {
+                Err(roles::RoleWriteError::NameTaken) => {
                     Ok(format!("the role {name} exists already; nothing changed"))
                 }
                 Err(error) => Err(super::ApiError::from(error).detail.to_string()),
@@ -151,7 +150,7 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
                 .map_err(|error| error.to_string())?
                 .ok_or_else(|| format!("there is no user with the email address {email}"))?;
             let role = find_role(state, &role).await?;
-            match db::assign_role(&state.db, user.id, role.id)
+            match roles::assign_role(&state.db, user.id, role.id)
                 .await
                 .map_err(|error| error.to_string())?
             {
@@ -189,7 +188,7 @@ fn read_password(mut input: impl std::io::BufRead) -> Result<String, String> {
 
 /// The role named `name` (in any letter case), or a message saying how to create it.
 async fn find_role(state: &UsersState, name: &str) -> Result<Role, String> {
-    db::find_role_by_name(&state.db, name)
+    roles::find_role_by_name(&state.db, name)
         .await
         .map_err(|error| error.to_string())?
         .ok_or_else(|| {

@@ -44,6 +44,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// for the longest password even with every character escaped in JSON, far from a megabyte.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+// The paths of every handler, installed or not: adding a handler does not change this file.
 /// `POST` to log in.
 pub const LOGIN_PATH: &str = "/login";
 /// `POST` to log out.
@@ -66,7 +67,6 @@ pub const OAUTH2_AUTHORIZE_PATH: &str = "/oauth2/{provider}/authorize";
 /// `GET`: where the provider sends the browser back. Register `<APP_URL>` followed by this path
 /// (with the provider's name) as the redirect URI at the provider.
 pub const OAUTH2_CALLBACK_PATH: &str = "/oauth2/{provider}/callback";
-{%- if "role-management" in handlers %}
 /// `GET` the roles, `POST` to create one.
 pub const ROLES_PATH: &str = "/users/roles";
 /// `PATCH` or `DELETE` the role with this id.
@@ -75,29 +75,10 @@ pub const ROLE_PATH: &str = "/users/roles/{id}";
 pub const ASSIGN_ROLE_PATH: &str = "/users/roles/assign";
 /// `PUT` `{user_id, role_id}` to take a role from a user.
 pub const REVOKE_ROLE_PATH: &str = "/users/roles/revoke";
-{%- endif %}
-{%- if "user-management" in handlers %}
 /// `GET` the users, a page at a time (`?limit=&offset=`).
 pub const USERS_PATH: &str = "/users";
 /// `GET`, `PATCH` or `DELETE` the user with this id.
 pub const USER_PATH: &str = "/users/{id}";
-/// The number of users `GET /users` answers when the request gives no `limit`.
-pub const DEFAULT_PAGE_SIZE: i64 = 50;
-/// The largest `limit` `GET /users` accepts.
-pub const MAX_PAGE_SIZE: i64 = 500;
-{%- endif %}
-{%- if "role-management" in handlers %}
-
-/// The role that may manage users and roles: the guard in [`crate::{{ module }}::router`] lets
-/// only its holders reach those routes. Give it to a first user with
-/// `cargo run -- users create-user --email ... --password ... --verified --role admin`: the
-/// `admin_role` migration creates the role.
-pub const ADMIN_ROLE: &str = "admin";
-/// Role names are 1 to this many characters: ASCII letters, digits, `-`, `_`, `.` and `:`.
-pub const MAX_ROLE_NAME_CHARS: usize = 64;
-/// Role descriptions are at most this many characters.
-pub const MAX_ROLE_DESCRIPTION_CHARS: usize = 1000;
-{%- endif %}
 
 /// Paths that [`crate::{{ module }}::layers::require_auth`] lets anonymous callers reach. Every other
 /// route behind that layer answers 401 without a valid credential. A `{name}` segment matches any

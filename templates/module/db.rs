@@ -1,4 +1,6 @@
-//! Database access: every SQL statement of the user system lives here{% if db == "sqlite" %}, written for SQLite{% elif db == "postgres" %}, written for PostgreSQL{% else %}, written for MySQL and MariaDB{% endif %}.
+//! Database access: the SQL statements of the user system{% if db == "sqlite" %}, written for SQLite{% elif db == "postgres" %}, written for PostgreSQL{% else %}, written for MySQL and MariaDB{% endif %}.
+//! A handler that brings tables of its own keeps its statements in its own module (`roles.rs`,
+//! `user_admin.rs`, `oauth2.rs`).
 //!
 //! Queries are checked at run time (`sqlx::query_as`), so the project builds without a database.
 
@@ -23,15 +25,7 @@ use sqlx::{MySql, MySqlPool, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
 {%- endif %}
 use uuid::Uuid;
 
-{% if "role-management" in handlers -%}
-use super::{
-    error::ApiError,
-    model::{Role, User},
-    tokens::Purpose,
-};
-{%- else -%}
 use super::{error::ApiError, model::User, tokens::Purpose};
-{%- endif %}
 
 /// The connection pool.
 {%- if db == "sqlite" %}
@@ -53,7 +47,7 @@ pub type Db = MySql;
 
 {% filter sql(db=db) -%}
 /// The columns of a [`User`], for `SELECT`s.
-const USER_COLUMNS: &str = "users.id, users.email, users.password_hash, users.is_active, users.is_verified, users.created_at, users.updated_at";
+pub const USER_COLUMNS: &str = "users.id, users.email, users.password_hash, users.is_active, users.is_verified, users.created_at, users.updated_at";
 
 /// Connects to `DATABASE_URL` and brings the schema up to date with the migrations in
 /// `migrations/`.
@@ -177,38 +171,15 @@ pub struct NewUser<'a> {
 
 /// Creates a user.
 pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> Result<User, WriteError> {
-{%- if "role-management" in handlers %}
     insert_user(pool, new).await
 }
 
-/// Creates a user with these roles, all or nothing (in one transaction).
-pub async fn create_user_with_roles(
-    pool: &Pool,
-    new: NewUser<'_>,
-    roles: Vec<Role>,
-) -> Result<User, WriteError> {
-    let mut roles = roles;
-    roles.sort_by(|a, b| a.name.cmp(&b.name));
-    roles.dedup_by_key(|role| role.id);
-    let mut transaction = pool.begin().await?;
-    let mut user = insert_user(&mut *transaction, new).await?;
-    for role in &roles {
-        sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
-            .bind(user.id)
-            .bind(role.id)
-            .execute(&mut *transaction)
-            .await?;
-    }
-    transaction.commit().await?;
-    user.roles = roles;
-    Ok(user)
-}
-
-async fn insert_user<'c>(
+/// Creates a user with `executor`: the pool, or a transaction that writes more with it (such as
+/// the user's roles).
+pub async fn insert_user<'c>(
     executor: impl sqlx::Executor<'c, Database = Db>,
     new: NewUser<'_>,
 ) -> Result<User, WriteError> {
-{%- endif %}
     let now = now();
     let user = User {
         id: Uuid::new_v4(),
@@ -234,7 +205,7 @@ async fn insert_user<'c>(
     .bind(user.is_verified)
     .bind(user.created_at)
     .bind(user.updated_at)
-    .execute({% if "role-management" in handlers %}executor{% else %}pool{% endif %})
+    .execute(executor)
     .await?;
     Ok(user)
 }
@@ -444,245 +415,6 @@ pub async fn purge_expired_tokens(pool: &Pool, user_id: Uuid) -> Result<(), sqlx
         .await?;
     Ok(())
 }
-{%- if "user-management" in handlers %}
-
-/// How many users there are.
-pub async fn count_users(pool: &Pool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(pool)
-        .await
-}
-
-/// At most `limit` users after the first `offset`, oldest account first.
-pub async fn list_users(pool: &Pool, limit: i64, offset: i64) -> Result<Vec<User>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS} FROM users ORDER BY users.created_at, users.id LIMIT $1 OFFSET $2"
-    ))
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(pool)
-    .await
-}
-
-/// Deletes a user; their tokens and role links go with them (`ON DELETE CASCADE`). Whether the
-/// user existed.
-pub async fn delete_user(pool: &Pool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(deleted.rows_affected() > 0)
-}
-{%- endif %}
-{%- if "role-management" in handlers %}
-
-/// The columns of a [`Role`], for `SELECT`s.
-const ROLE_COLUMNS: &str = "roles.id, roles.name, roles.description";
-
-/// Why a role could not be written.
-#[derive(Debug)]
-pub enum RoleWriteError {
-    /// Another role has this name (compared without regard to case).
-    NameTaken,
-    /// Anything else the database said.
-    Database(sqlx::Error),
-}
-
-impl From<sqlx::Error> for RoleWriteError {
-    fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::NameTaken,
-            _ => Self::Database(error),
-        }
-    }
-}
-
-impl From<RoleWriteError> for ApiError {
-    fn from(error: RoleWriteError) -> Self {
-        match error {
-            RoleWriteError::NameTaken => {
-                ApiError::conflict("role_name_taken", "A role with this name exists already.")
-            }
-            RoleWriteError::Database(error) => ApiError::internal(error),
-        }
-    }
-}
-
-/// The roles of one user, sorted by name.
-pub async fn roles_of(pool: &Pool, user_id: Uuid) -> Result<Vec<Role>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ROLE_COLUMNS} FROM roles JOIN user_roles ON user_roles.role_id = roles.id \
-         WHERE user_roles.user_id = $1 ORDER BY roles.name"
-    ))
-    .bind(user_id)
-    .fetch_all(pool)
-    .await
-}
-
-/// Fills in `user.roles`.
-pub async fn load_roles(pool: &Pool, user: &mut User) -> Result<(), sqlx::Error> {
-    user.roles = roles_of(pool, user.id).await?;
-    Ok(())
-}
-
-/// Fills in the roles of every user of a page, with one query for the whole page.
-pub async fn load_roles_of_page(pool: &Pool, users: &mut [User]) -> Result<(), sqlx::Error> {
-    if users.is_empty() {
-        return Ok(());
-    }
-    let mut query = sqlx::QueryBuilder::<Db>::new(format!(
-        "SELECT user_roles.user_id, {ROLE_COLUMNS} FROM roles \
-         JOIN user_roles ON user_roles.role_id = roles.id WHERE user_roles.user_id IN ("
-    ));
-    let mut ids = query.separated(", ");
-    for user in users.iter() {
-        ids.push_bind(user.id);
-    }
-    query.push(") ORDER BY roles.name");
-    let rows: Vec<(Uuid, Uuid, String, Option<String>)> =
-        query.build_query_as().fetch_all(pool).await?;
-    let index: std::collections::HashMap<Uuid, usize> = users
-        .iter()
-        .enumerate()
-        .map(|(at, user)| (user.id, at))
-        .collect();
-    for user in users.iter_mut() {
-        user.roles.clear();
-    }
-    for (user_id, id, name, description) in rows {
-        if let Some(&at) = index.get(&user_id) {
-            users[at].roles.push(Role {
-                id,
-                name,
-                description,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Every role, sorted by name.
-pub async fn list_roles(pool: &Pool) -> Result<Vec<Role>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ROLE_COLUMNS} FROM roles ORDER BY roles.name"
-    ))
-    .fetch_all(pool)
-    .await
-}
-
-/// The role with this id.
-pub async fn find_role_by_id(pool: &Pool, id: Uuid) -> Result<Option<Role>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ROLE_COLUMNS} FROM roles WHERE roles.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-}
-
-/// The role with this name, compared without regard to case.
-pub async fn find_role_by_name(pool: &Pool, name: &str) -> Result<Option<Role>, sqlx::Error> {
-{%- if db == "postgres" %}
-    // Matches the unique index on `lower(name)`, which it uses.
-    let sql = format!("SELECT {ROLE_COLUMNS} FROM roles WHERE lower(roles.name) = lower($1)");
-{%- else %}
-    // The column's collation is case-insensitive, so `=` ignores case and uses the unique index.
-    let sql = format!("SELECT {ROLE_COLUMNS} FROM roles WHERE roles.name = $1");
-{%- endif %}
-    sqlx::query_as(&sql)
-        .bind(name.trim())
-        .fetch_optional(pool)
-        .await
-}
-
-/// Creates a role.
-pub async fn create_role(
-    pool: &Pool,
-    name: &str,
-    description: Option<&str>,
-) -> Result<Role, RoleWriteError> {
-    let role = Role {
-        id: Uuid::new_v4(),
-        name: name.to_owned(),
-        description: description.map(str::to_owned),
-    };
-    sqlx::query("INSERT INTO roles (id, name, description, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(role.id)
-        .bind(&role.name)
-        .bind(&role.description)
-        .bind(now())
-        .execute(pool)
-        .await?;
-    Ok(role)
-}
-
-/// Writes the name and description of `role` back.
-pub async fn update_role(pool: &Pool, role: &Role) -> Result<(), RoleWriteError> {
-    sqlx::query("UPDATE roles SET name = $1, description = $2 WHERE id = $3")
-        .bind(&role.name)
-        .bind(&role.description)
-        .bind(role.id)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Deletes a role; it is taken from every user who held it (`ON DELETE CASCADE`). Whether the
-/// role existed.
-pub async fn delete_role(pool: &Pool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let deleted = sqlx::query("DELETE FROM roles WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(deleted.rows_affected() > 0)
-}
-
-/// What [`assign_role`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Assignment {
-    /// The user has the role now.
-    Assigned,
-    /// The user had the role already; nothing changed.
-    AlreadyHeld,
-    /// The user or the role does not exist.
-    UnknownUserOrRole,
-}
-
-/// Gives the user the role, in one statement (so it is committed at once).
-pub async fn assign_role(
-    pool: &Pool,
-    user_id: Uuid,
-    role_id: Uuid,
-) -> Result<Assignment, sqlx::Error> {
-    let inserted = sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
-        .bind(user_id)
-        .bind(role_id)
-        .execute(pool)
-        .await;
-    match inserted {
-        Ok(_) => Ok(Assignment::Assigned),
-        // The primary key (user_id, role_id) and the foreign keys decide, not a look-up first:
-        // two requests racing to assign the same role cannot both succeed.
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            Ok(Assignment::AlreadyHeld)
-        }
-        Err(sqlx::Error::Database(error)) if error.is_foreign_key_violation() => {
-            Ok(Assignment::UnknownUserOrRole)
-        }
-        Err(error) => Err(error),
-    }
-}
-
-/// Takes the role from the user. Whether the user had it.
-pub async fn revoke_role(pool: &Pool, user_id: Uuid, role_id: Uuid) -> Result<bool, sqlx::Error> {
-    let deleted = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
-        .bind(user_id)
-        .bind(role_id)
-        .execute(pool)
-        .await?;
-    Ok(deleted.rows_affected() > 0)
-}
-{%- endif %}
 
 // ---------------------------------------------------------------------------------------------
 // Writing only what changes, and taking an account back from whoever held it before its owner.
@@ -865,199 +597,6 @@ pub async fn switch_email(pool: &Pool, user_id: Uuid, email: &str) -> Result<boo
     .execute(pool)
     .await?;
     Ok(updated.rows_affected() == 1)
-}
-{%- endif %}
-{%- if "user-management" in handlers %}
-
-/// The fields of a user that `PATCH /users/{id}` changes; `None` leaves a field as it is.
-#[derive(Default)]
-pub struct UserChanges<'a> {
-    /// A new email address.
-    pub email: Option<&'a str>,
-    /// A new password hash.
-    pub password_hash: Option<String>,
-    /// Activates or deactivates the account.
-    pub is_active: Option<bool>,
-    /// Whether the email address counts as verified.
-    pub is_verified: Option<bool>,
-}
-
-/// What [`update_user_fields`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UserUpdate {
-    /// The fields were written.
-    Updated,
-    /// There is no user with this id.
-    NotFound,
-    /// Nothing was written: the change would have left no active admin.
-    LastAdmin,
-}
-
-/// Writes exactly the fields given (and `updated_at`), nothing from an older copy of the row, in
-/// one transaction that refuses to deactivate the last active admin.
-pub async fn update_user_fields(
-    pool: &Pool,
-    user_id: Uuid,
-    changes: &UserChanges<'_>,
-) -> Result<UserUpdate, WriteError> {
-    let mut transaction = pool.begin().await?;
-    let admins_before = lock_and_count_admins(&mut transaction).await?;
-    let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE users SET updated_at = ");
-    query.push_bind(now());
-    if let Some(email) = changes.email {
-        query
-            .push(", email = ")
-            .push_bind(super::email::normalize(email));
-    }
-    if let Some(password_hash) = &changes.password_hash {
-        query.push(", password_hash = ").push_bind(password_hash);
-    }
-    if let Some(is_active) = changes.is_active {
-        query.push(", is_active = ").push_bind(is_active);
-    }
-    if let Some(is_verified) = changes.is_verified {
-        query.push(", is_verified = ").push_bind(is_verified);
-    }
-    query.push(" WHERE id = ").push_bind(user_id);
-    let updated = match query.build().execute(&mut *transaction).await {
-        Ok(updated) => updated,
-        // Such as the unique index refusing the email: roll back before answering.
-        Err(error) => {
-            transaction.rollback().await?;
-            return Err(error.into());
-        }
-    };
-    let outcome = if updated.rows_affected() == 0 {
-        UserUpdate::NotFound
-    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
-        UserUpdate::LastAdmin
-    } else {
-        UserUpdate::Updated
-    };
-    if outcome == UserUpdate::Updated {
-        transaction.commit().await?;
-        return Ok(outcome);
-    }
-    // Rolled back at once rather than when the connection is next used: an open transaction
-    // would hold its locks meanwhile.
-    transaction.rollback().await?;
-    Ok(outcome)
-}
-
-/// What [`delete_user_keeping_an_admin`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UserDeletion {
-    /// The user is gone, with their tokens and role links.
-    Deleted,
-    /// There is no user with this id.
-    NotFound,
-    /// Nothing was deleted: the user is the last active admin.
-    LastAdmin,
-}
-
-/// Deletes a user unless they are the last active admin, in one transaction.
-pub async fn delete_user_keeping_an_admin(
-    pool: &Pool,
-    user_id: Uuid,
-) -> Result<UserDeletion, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
-    let admins_before = lock_and_count_admins(&mut transaction).await?;
-    let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(user_id)
-        .execute(&mut *transaction)
-        .await?;
-    let outcome = if deleted.rows_affected() == 0 {
-        UserDeletion::NotFound
-    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
-        UserDeletion::LastAdmin
-    } else {
-        UserDeletion::Deleted
-    };
-    if outcome == UserDeletion::Deleted {
-        transaction.commit().await?;
-        return Ok(outcome);
-    }
-    transaction.rollback().await?;
-    Ok(outcome)
-}
-{%- endif %}
-{%- if "role-management" in handlers %}
-
-/// What [`revoke_role_keeping_an_admin`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Revocation {
-    /// The user no longer has the role.
-    Revoked,
-    /// The user did not have the role.
-    NotHeld,
-    /// Nothing changed: the user is the last active admin.
-    LastAdmin,
-}
-
-/// Takes the role from the user unless that leaves no active admin, in one transaction.
-pub async fn revoke_role_keeping_an_admin(
-    pool: &Pool,
-    user_id: Uuid,
-    role_id: Uuid,
-) -> Result<Revocation, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
-    let admins_before = lock_and_count_admins(&mut transaction).await?;
-    let deleted = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
-        .bind(user_id)
-        .bind(role_id)
-        .execute(&mut *transaction)
-        .await?;
-    let outcome = if deleted.rows_affected() == 0 {
-        Revocation::NotHeld
-    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
-        Revocation::LastAdmin
-    } else {
-        Revocation::Revoked
-    };
-    if outcome == Revocation::Revoked {
-        transaction.commit().await?;
-        return Ok(outcome);
-    }
-    transaction.rollback().await?;
-    Ok(outcome)
-}
-
-/// Starts a change that could remove the last active admin: a write to the `admin` role's row
-/// that changes nothing, but makes every such change wait for the one before it to commit (a row
-/// lock in PostgreSQL and MySQL, the database's write lock in SQLite). Two admins revoking each
-/// other at the same moment then run one after the other, and the second sees that it would leave
-/// no admin. Returns how many active admins there are.
-async fn lock_and_count_admins(
-    transaction: &mut sqlx::Transaction<'_, Db>,
-) -> Result<i64, sqlx::Error> {
-{%- if db == "postgres" %}
-    let sql = "UPDATE roles SET name = name WHERE lower(name) = lower($1)";
-{%- else %}
-    // The column's collation ignores case, as the role guards do.
-    let sql = "UPDATE roles SET name = name WHERE name = $1";
-{%- endif %}
-    sqlx::query(sql)
-        .bind(super::config::ADMIN_ROLE)
-        .execute(&mut **transaction)
-        .await?;
-    count_admins(transaction).await
-}
-
-/// How many active users hold the `admin` role.
-async fn count_admins(transaction: &mut sqlx::Transaction<'_, Db>) -> Result<i64, sqlx::Error> {
-{%- if db == "postgres" %}
-    let sql = "SELECT COUNT(*) FROM users JOIN user_roles ON user_roles.user_id = users.id \
-               JOIN roles ON roles.id = user_roles.role_id \
-               WHERE users.is_active AND lower(roles.name) = lower($1)";
-{%- else %}
-    let sql = "SELECT COUNT(*) FROM users JOIN user_roles ON user_roles.user_id = users.id \
-               JOIN roles ON roles.id = user_roles.role_id \
-               WHERE users.is_active AND roles.name = $1";
-{%- endif %}
-    sqlx::query_scalar(sql)
-        .bind(super::config::ADMIN_ROLE)
-        .fetch_one(&mut **transaction)
-        .await
 }
 {%- endif %}
 

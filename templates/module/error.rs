@@ -3,19 +3,11 @@
 
 use std::{borrow::Cow, time::Duration};
 
-{% if "role-management" in handlers -%}
 use axum::{
     extract::{FromRequest, FromRequestParts, Request, rejection::JsonRejection},
     http::{HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-{%- else -%}
-use axum::{
-    extract::{FromRequest, Request, rejection::JsonRejection},
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
-{%- endif %}
 use serde::{Serialize, de::DeserializeOwned};
 
 /// An error answer of the API.
@@ -234,10 +226,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-{% if "role-management" in handlers -%}
 /// Path parameters, like `axum::extract::Path`, whose rejection is an [`ApiError`]: a parameter
 /// that does not parse (say an id that is not a UUID) cannot name anything that exists, so it is
-/// a 404 like an unknown id.
+/// a 404 like an unknown id. For your own routes too.
 pub struct Path<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for Path<T>
@@ -255,7 +246,6 @@ where
     }
 }
 
-{% endif -%}
 /// The fallback for unknown routes: a JSON 404. Install it on your application router with
 /// `.fallback(not_found)`.
 pub async fn not_found() -> ApiError {

@@ -15,9 +15,9 @@ use axum::{
 use super::{
     UsersState,
     backend::{self, Credential},
-    db,
     error::ApiError,
     model::User,
+    roles,
 };
 {%- else -%}
 use super::{
@@ -84,7 +84,7 @@ async fn resolve(parts: &mut Parts, state: &UsersState) -> Result<Option<Current
 {%- if "role-management" in handlers %}
     let current = match backend::authenticate(state, &parts.headers).await? {
         Some((mut user, credential)) => {
-            db::load_roles(&state.db, &mut user).await?;
+            roles::load_roles(&state.db, &mut user).await?;
             Some(CurrentUser { user, credential })
         }
         None => None,

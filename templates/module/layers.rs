@@ -2,31 +2,15 @@
 //! [`csrf`] (refuses cross-site state-changing requests){% endif %}.
 
 use axum::{
-{%- if "role-management" in handlers %}
-    Router,
-{%- endif %}
     extract::{FromRequestParts, Request, State},
 {%- if backend != "jwt" %}
     http::{HeaderMap, Method, header},
 {%- endif %}
-{%- if "role-management" in handlers %}
-    middleware::{self, Next},
-{%- else %}
     middleware::Next,
-{%- endif %}
     response::{IntoResponse, Response},
 };
 
-{% if "role-management" in handlers -%}
-use super::{
-    UsersState,
-    config::{ADMIN_ROLE, AUTH_EXCLUDE_PATHS},
-    error::ApiError,
-    extract::{MaybeUser, roles_accepted},
-};
-{%- else -%}
 use super::{UsersState, config::AUTH_EXCLUDE_PATHS, error::ApiError, extract::MaybeUser};
-{%- endif %}
 
 /// Answers 401 on every route it wraps unless the request is authenticated or its path is in
 /// [`AUTH_EXCLUDE_PATHS`]. Add it with `route_layer`, after the routes, so unknown paths still
@@ -66,17 +50,6 @@ fn route_matches(pattern: &str, path: &str) -> bool {
                     || (expected.starts_with('{') && expected.ends_with('}') && !segment.is_empty())
             })
 }
-{%- if "role-management" in handlers %}
-
-/// Puts `routes` behind the admin guard: only holders of [`ADMIN_ROLE`] get through (401 when
-/// anonymous, 403 without the role). [`crate::{{ module }}::router`] guards the user and role
-/// management routes with it. To let others in, accept more roles here
-/// (`roles_accepted(&[ADMIN_ROLE, "support"])`) or require several with `roles_required`.
-pub fn admin(routes: Router<UsersState>, state: &UsersState) -> Router<UsersState> {
-    let guard = roles_accepted(&[ADMIN_ROLE]);
-    routes.route_layer(middleware::from_fn_with_state(state.clone(), guard))
-}
-{%- endif %}
 {%- if backend != "jwt" %}
 
 /// Refuses cross-site requests that could change state (CSRF). The credential is a cookie, which

@@ -25,7 +25,13 @@ pub mod oauth2;
 {%- endif %}
 pub mod password;
 pub mod rate_limit;
+{%- if "role-management" in handlers %}
+pub mod roles;
+{%- endif %}
 pub mod tokens;
+{%- if "user-management" in handlers %}
+pub mod user_admin;
+{%- endif %}
 
 {% if backend != "jwt" -%}
 use axum::middleware;
@@ -154,9 +160,9 @@ where
 {%- elif handler == "current-user" %}
         .merge(handlers::current_user::routes())
 {%- elif handler == "role-management" %}
-        .merge(layers::admin(handlers::role_management::routes(), &state))
+        .merge(roles::admin(handlers::role_management::routes(), &state))
 {%- elif handler == "user-management" %}
-        .merge(layers::admin(handlers::user_management::routes(), &state))
+        .merge(roles::admin(handlers::user_management::routes(), &state))
 {%- elif handler == "oauth2" %}
         .merge(handlers::oauth2::routes())
 {%- endif %}

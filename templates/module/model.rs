@@ -1,4 +1,8 @@
-//! The user{% if "role-management" in handlers %} and the roles{% endif %}, as stored and as shown.
+//! The user as stored and as shown, and the list shape of the API.
+//!
+//! Adding a field to the user: a new migration (`migrations/`, never edit an applied one), the
+//! field here (`#[serde(skip)]` unless the API shows it), [`crate::{{ module }}::db::USER_COLUMNS`]
+//! and the `INSERT` of `db::insert_user`, then wherever it is set.
 
 use std::fmt;
 
@@ -28,11 +32,12 @@ pub struct User {
     #[serde(skip)]
     pub updated_at: DateTime<Utc>,
 {%- if "role-management" in handlers %}
-    /// The user's roles, sorted by name. Not a column: the functions in `db` that return users
-    /// leave it empty, and [`crate::{{ module }}::db::load_roles`] (one user) or
-    /// [`crate::{{ module }}::db::load_roles_of_page`] (many) fill it in.
+    /// The user's roles, sorted by name (the one field that role-management adds here, as the
+    /// API's user JSON shows it). Not a column: the functions in `db` that return users leave it
+    /// empty, and [`crate::{{ module }}::roles::load_roles`] (one user) or
+    /// [`crate::{{ module }}::roles::load_roles_of_page`] (many) fill it in.
     #[sqlx(skip)]
-    pub roles: Vec<Role>,
+    pub roles: Vec<super::roles::Role>,
 {%- endif %}
 }
 
@@ -50,18 +55,6 @@ impl fmt::Debug for User {
             .finish_non_exhaustive()
     }
 }
-{%- if "role-management" in handlers %}
-
-/// A role, such as `admin`. Serializes to the API's role JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct Role {
-    /// A random UUID (v4).
-    pub id: Uuid,
-    /// Unique, compared without regard to letter case; what the role guards check.
-    pub name: String,
-    /// What the role is for, if anyone said.
-    pub description: Option<String>,
-}
 
 /// One page of a list: `{"items": [...], "total": N}`, `total` counting every item, not only
 /// this page's.
@@ -72,4 +65,3 @@ pub struct Page<T> {
     /// How many items there are in all.
     pub total: i64,
 }
-{%- endif %}

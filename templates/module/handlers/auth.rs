@@ -72,7 +72,7 @@ async fn login(
     // Issued only if the hash just verified is still the user's.
     let issued = backend::issue(&state, &user, Some(&user.password_hash)).await?;
 {%- if "role-management" in handlers %}
-    crate::{{ module }}::db::load_roles(&state.db, &mut user).await?;
+    crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
     hooks::post_login(&state, &user).await?;
     Ok(backend::login_response(&state, &user, issued))

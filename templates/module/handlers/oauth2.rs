@@ -161,7 +161,7 @@ async fn finish(
     // The provider proved the login, not the password: issued only while the user is active.
     let issued = backend::issue(state, &user, None).await?;
 {%- if "role-management" in handlers %}
-    db::load_roles(&state.db, &mut user).await?;
+    crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
     hooks::post_login(state, &user).await?;
     Ok(backend::login_response(state, &user, issued))

@@ -84,7 +84,7 @@ async fn reset_password(
     // still use (sessions, access tokens, other mail links{% if "oauth2" in handlers %}, linked provider accounts{% endif %}) stops working.
     db::drop_unproven_access(&state.db, user.id).await?;
 {%- if "role-management" in handlers %}
-    db::load_roles(&state.db, &mut user).await?;
+    crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
     hooks::post_password_reset(&state, &user).await?;
     Ok(axum::Json(user))

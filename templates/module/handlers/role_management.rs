@@ -13,13 +13,14 @@ use uuid::Uuid;
 
 use crate::{{ module }}::{
     UsersState,
-    config::{
-        ADMIN_ROLE, ASSIGN_ROLE_PATH, MAX_ROLE_DESCRIPTION_CHARS, MAX_ROLE_NAME_CHARS,
-        REVOKE_ROLE_PATH, ROLE_PATH, ROLES_PATH,
-    },
-    db::{self, Assignment, Revocation},
+    config::{ASSIGN_ROLE_PATH, REVOKE_ROLE_PATH, ROLE_PATH, ROLES_PATH},
+    db,
     error::{ApiError, Json, Path},
-    model::{Page, Role, User},
+    model::{Page, User},
+    roles::{
+        self, ADMIN_ROLE, Assignment, MAX_ROLE_DESCRIPTION_CHARS, MAX_ROLE_NAME_CHARS, Revocation,
+        Role,
+    },
 };
 
 /// The routes of this handler.
@@ -100,7 +101,7 @@ pub fn valid_description(description: Option<&str>) -> Result<Option<&str>, ApiE
 
 /// Every role: 200 with `{"items": [...], "total": N}`.
 async fn list_roles(State(state): State<UsersState>) -> Result<JsonResponse<Page<Role>>, ApiError> {
-    let items = db::list_roles(&state.db).await?;
+    let items = roles::list_roles(&state.db).await?;
     let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
     Ok(JsonResponse(Page { items, total }))
 }
@@ -113,7 +114,7 @@ async fn create_role(
 ) -> Result<(StatusCode, JsonResponse<Role>), ApiError> {
     let name = valid_role_name(&request.name)?;
     let description = valid_description(request.description.as_deref())?;
-    let role = db::create_role(&state.db, name, description).await?;
+    let role = roles::create_role(&state.db, name, description).await?;
     Ok((StatusCode::CREATED, JsonResponse(role)))
 }
 
@@ -136,7 +137,7 @@ async fn update_role(
     if let Some(description) = &request.description {
         role.description = valid_description(description.as_deref())?.map(str::to_owned);
     }
-    db::update_role(&state.db, &role).await?;
+    roles::update_role(&state.db, &role).await?;
     Ok(JsonResponse(role))
 }
 
@@ -149,7 +150,7 @@ async fn delete_role(
     if is_admin_role(&find_role(&state, id).await?) {
         return Err(last_admin());
     }
-    if db::delete_role(&state.db, id).await? {
+    if roles::delete_role(&state.db, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(role_not_found())
@@ -164,7 +165,7 @@ async fn assign_role(
 ) -> Result<JsonResponse<User>, ApiError> {
     let mut user = find_user(&state, request.user_id).await?;
     let role = find_role(&state, request.role_id).await?;
-    match db::assign_role(&state.db, user.id, role.id).await? {
+    match roles::assign_role(&state.db, user.id, role.id).await? {
         Assignment::Assigned => {}
         Assignment::AlreadyHeld => {
             return Err(ApiError::conflict(
@@ -175,7 +176,7 @@ async fn assign_role(
         // The user or the role was deleted since the look-ups above.
         Assignment::UnknownUserOrRole => return Err(user_not_found()),
     }
-    db::load_roles(&state.db, &mut user).await?;
+    roles::load_roles(&state.db, &mut user).await?;
     Ok(JsonResponse(user))
 }
 
@@ -189,7 +190,7 @@ async fn revoke_role(
     let role = find_role(&state, request.role_id).await?;
     // One transaction checks that an active admin remains: two admins revoking each other at the
     // same moment cannot both succeed.
-    match db::revoke_role_keeping_an_admin(&state.db, user.id, role.id).await? {
+    match roles::revoke_role_keeping_an_admin(&state.db, user.id, role.id).await? {
         Revocation::Revoked => {}
         Revocation::NotHeld => {
             return Err(ApiError::conflict(
@@ -199,12 +200,12 @@ async fn revoke_role(
         }
         Revocation::LastAdmin => return Err(last_admin()),
     }
-    db::load_roles(&state.db, &mut user).await?;
+    roles::load_roles(&state.db, &mut user).await?;
     Ok(JsonResponse(user))
 }
 
 async fn find_role(state: &UsersState, id: Uuid) -> Result<Role, ApiError> {
-    db::find_role_by_id(&state.db, id)
+    roles::find_role_by_id(&state.db, id)
         .await?
         .ok_or_else(role_not_found)
 }

@@ -12,11 +12,13 @@ use uuid::Uuid;
 
 use crate::{{ module }}::{
     UsersState, backend,
-    config::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, USER_PATH, USERS_PATH},
+    config::{USER_PATH, USERS_PATH},
     db,
     error::{ApiError, Json, Path},
     model::{Page, User},
+    roles,
     tokens::Purpose,
+    user_admin::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserChanges, UserDeletion, UserUpdate},
 };
 
 use super::{valid_email, valid_password};
@@ -66,9 +68,9 @@ async fn list_users(
     if !(1..=MAX_PAGE_SIZE).contains(&limit) || offset < 0 {
         return Err(bad_page());
     }
-    let total = db::count_users(&state.db).await?;
-    let mut items = db::list_users(&state.db, limit, offset).await?;
-    db::load_roles_of_page(&state.db, &mut items).await?;
+    let total = user_admin::count_users(&state.db).await?;
+    let mut items = user_admin::list_users(&state.db, limit, offset).await?;
+    roles::load_roles_of_page(&state.db, &mut items).await?;
     Ok(JsonResponse(Page { items, total }))
 }
 
@@ -78,7 +80,7 @@ async fn get_user(
     Path(id): Path<Uuid>,
 ) -> Result<JsonResponse<User>, ApiError> {
     let mut user = find_user(&state, id).await?;
-    db::load_roles(&state.db, &mut user).await?;
+    roles::load_roles(&state.db, &mut user).await?;
     Ok(JsonResponse(user))
 }
 
@@ -104,16 +106,16 @@ async fn update_user(
     let drop_reset_links = password_hash.is_some() || email.is_some();
     // Only the fields given are written, so a change made to the user meanwhile (by the user or
     // another admin) survives; and not at all if it would leave no active admin.
-    let changes = db::UserChanges {
+    let changes = UserChanges {
         email: email.as_deref(),
         password_hash,
         is_active: request.is_active,
         is_verified: request.is_verified,
     };
-    match db::update_user_fields(&state.db, id, &changes).await? {
-        db::UserUpdate::Updated => {}
-        db::UserUpdate::NotFound => return Err(user_not_found()),
-        db::UserUpdate::LastAdmin => return Err(last_admin()),
+    match user_admin::update_user_fields(&state.db, id, &changes).await? {
+        UserUpdate::Updated => {}
+        UserUpdate::NotFound => return Err(user_not_found()),
+        UserUpdate::LastAdmin => return Err(last_admin()),
     }
     if revoke {
         backend::revoke_all(&state, id, None).await?;
@@ -134,7 +136,7 @@ async fn update_user(
     }
 {%- endif %}
     let mut user = find_user(&state, id).await?;
-    db::load_roles(&state.db, &mut user).await?;
+    roles::load_roles(&state.db, &mut user).await?;
     Ok(JsonResponse(user))
 }
 
@@ -144,10 +146,10 @@ async fn delete_user(
     State(state): State<UsersState>,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    match db::delete_user_keeping_an_admin(&state.db, id).await? {
-        db::UserDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
-        db::UserDeletion::NotFound => Err(user_not_found()),
-        db::UserDeletion::LastAdmin => Err(last_admin()),
+    match user_admin::delete_user_keeping_an_admin(&state.db, id).await? {
+        UserDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
+        UserDeletion::NotFound => Err(user_not_found()),
+        UserDeletion::LastAdmin => Err(last_admin()),
     }
 }
 

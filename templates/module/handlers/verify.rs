@@ -67,7 +67,7 @@ async fn verify(
     // address to the one it was mailed to.
     if let Some({% if "role-management" in handlers %}mut {% endif %}user) = super::current_user::confirm_email_change(&state, &token).await? {
 {%- if "role-management" in handlers %}
-        db::load_roles(&state.db, &mut user).await?;
+        crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
         return Ok(axum::Json(user));
     }
@@ -92,7 +92,7 @@ async fn verify(
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_token", "This account no longer exists."))?;
 {%- if "role-management" in handlers %}
-    db::load_roles(&state.db, &mut user).await?;
+    crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
     hooks::post_verification(&state, &user).await?;
     Ok(axum::Json(user))

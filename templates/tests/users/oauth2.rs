@@ -7,8 +7,7 @@ use std::{
 };
 
 use {{ crate_name }}::{{ module }}::{
-    self,
-    db,
+    self, db,
     layers::require_auth,
     oauth2::{OAuth2Client, OAuth2Provider, ProviderTokens, STORE_PROVIDER_TOKENS, link_account},
 {%- if "verify" in handlers or "password-reset" in handlers %}

@@ -4,11 +4,14 @@
 {% if app_mode -%}
 use {{ crate_name }}::{{ module }}::{
     cli::{self, UsersCommand},
-    config::ADMIN_ROLE,
     db,
+    roles::{self, ADMIN_ROLE},
 };
 {%- else -%}
-use {{ crate_name }}::{{ module }}::{config::ADMIN_ROLE, db};
+use {{ crate_name }}::{{ module }}::{
+    db,
+    roles::{self, ADMIN_ROLE},
+};
 {%- endif %}
 
 use axum::http::{Method, StatusCode};
@@ -56,7 +59,7 @@ async fn anonymous_callers_get_401_and_users_without_the_admin_role_403_on_every
             .assert_error(StatusCode::FORBIDDEN, "missing_role");
     }
     // The admin role of the migrations and `editor`: nothing was created.
-    assert_eq!(db::list_roles(&app.state.db).await.unwrap().len(), 2);
+    assert_eq!(roles::list_roles(&app.state.db).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -150,7 +153,9 @@ async fn updating_a_role_renames_it_and_changes_its_description() {
     response.assert_status(StatusCode::OK);
     assert_eq!(response.body["name"], "author");
     assert_eq!(response.body["description"], Value::Null);
-    let stored = db::find_role_by_id(&app.state.db, role.id).await.unwrap();
+    let stored = roles::find_role_by_id(&app.state.db, role.id)
+        .await
+        .unwrap();
     assert_eq!(stored.expect("the role").name, "author");
 }
 
@@ -186,13 +191,13 @@ async fn deleting_a_role_takes_it_from_its_users_and_a_second_delete_is_404() {
         .await
         .assert_status(StatusCode::NO_CONTENT);
     assert!(
-        db::roles_of(&app.state.db, user.id)
+        roles::roles_of(&app.state.db, user.id)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        db::find_role_by_id(&app.state.db, role.id)
+        roles::find_role_by_id(&app.state.db, role.id)
             .await
             .unwrap()
             .is_none()
@@ -223,7 +228,7 @@ async fn assigning_a_role_returns_the_user_with_roles_and_twice_is_409() {
     app.put_as("/users/roles/assign", pair, &admin)
         .await
         .assert_error(StatusCode::CONFLICT, "role_already_held");
-    let roles = db::roles_of(&app.state.db, user.id).await.unwrap();
+    let roles = roles::roles_of(&app.state.db, user.id).await.unwrap();
     assert_eq!(roles, [role]);
 }
 
@@ -369,7 +374,7 @@ async fn the_management_commands_create_roles_and_users_and_a_second_assign_role
 #[tokio::test]
 async fn the_admin_role_exists_on_a_fresh_app() {
     let app = app().await;
-    let role = db::find_role_by_name(&app.state.db, ADMIN_ROLE)
+    let role = roles::find_role_by_name(&app.state.db, ADMIN_ROLE)
         .await
         .unwrap()
         .expect("the admin role of the migrations");
@@ -447,7 +452,7 @@ async fn two_admins_revoking_each_other_at_once_leave_one_admin() {
     }
     let mut admins = 0;
     for id in [bob.id, first_admin(&app).await] {
-        let roles = db::roles_of(&app.state.db, id).await.unwrap();
+        let roles = roles::roles_of(&app.state.db, id).await.unwrap();
         admins += roles.iter().filter(|r| r.name == ADMIN_ROLE).count();
     }
     assert_eq!(admins, 1);

@@ -18,10 +18,9 @@ use {{ crate_name }}::{{ module }}::{
     config::{Config, RateLimitStore, RateLimits},
     db::{self, NewUser},
     mail::Mailer,
-{%- if "role-management" in handlers %}
-    model::{Role, User},
-{%- else %}
     model::User,
+{%- if "role-management" in handlers %}
+    roles::{self, Role},
 {%- endif %}
     tokens::{self, Purpose},
 };
@@ -219,19 +218,6 @@ pub async fn app_with_limits(rate_limits: RateLimits) -> TestApp {
 
 /// A test application whose configuration `configure` adjusts first.
 pub async fn app_with_config(configure: impl FnOnce(&mut Config)) -> TestApp {
-    build_app(configure, |_| {}).await
-}
-
-/// A test application whose state `adjust` changes before the router is built (for what the
-/// handlers' own modules hold rather than the configuration).
-pub async fn app_with_state(adjust: impl FnOnce(&mut UsersState)) -> TestApp {
-    build_app(|_| {}, adjust).await
-}
-
-async fn build_app(
-    configure: impl FnOnce(&mut Config),
-    adjust: impl FnOnce(&mut UsersState),
-) -> TestApp {
 {%- if db == "sqlite" %}
     let database = std::env::temp_dir().join(format!("users-test-{}.db", uuid::Uuid::new_v4()));
     let database_url = format!("sqlite://{}", database.display());
@@ -251,10 +237,9 @@ async fn build_app(
         rate_limit_store: RateLimitStore::Memory,
     };
     configure(&mut config);
-    let mut state = UsersState::connect(config, Mailer::outbox())
+    let state = UsersState::connect(config, Mailer::outbox())
         .await
         .expect("a fresh database");
-    adjust(&mut state);
     TestApp {
         router: {{ module }}::router(state.clone()),
         state,
@@ -392,13 +377,13 @@ impl TestApp {
 
     /// The role named `name`, created directly in the database when it does not exist yet.
     pub async fn role(&self, name: &str) -> Role {
-        if let Some(role) = db::find_role_by_name(&self.state.db, name)
+        if let Some(role) = roles::find_role_by_name(&self.state.db, name)
             .await
             .expect("a role look-up")
         {
             return role;
         }
-        db::create_role(&self.state.db, name, None)
+        roles::create_role(&self.state.db, name, None)
             .await
             .expect("a new role")
     }
@@ -407,7 +392,7 @@ impl TestApp {
     /// when needed).
     pub async fn grant(&self, user: &User, name: &str) -> Role {
         let role = self.role(name).await;
-        db::assign_role(&self.state.db, user.id, role.id)
+        roles::assign_role(&self.state.db, user.id, role.id)
             .await
             .expect("an assignment");
         role
@@ -416,7 +401,7 @@ impl TestApp {
     /// Creates `admin@example.com` with the `admin` role and logs in as them.
     pub async fn admin(&self) -> Credential {
         let user = self.create_user("admin@example.com", true, true).await;
-        self.grant(&user, {{ module }}::config::ADMIN_ROLE).await;
+        self.grant(&user, roles::ADMIN_ROLE).await;
         self.login("admin@example.com", PASSWORD).await
     }
 {%- endif %}

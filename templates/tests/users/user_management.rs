@@ -317,7 +317,7 @@ async fn deleting_a_user_ends_their_session_and_a_second_delete_is_404() {
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
     assert!(
-        db::roles_of(&app.state.db, user.id)
+        {{ module }}::roles::roles_of(&app.state.db, user.id)
             .await
             .unwrap()
             .is_empty()
@@ -357,7 +357,7 @@ async fn deactivating_or_deleting_the_last_active_admin_is_409() {
         .assert_status(StatusCode::OK);
     // With a second active admin, the first one can go.
     let second = app.create_user("second@example.com", true, true).await;
-    app.grant(&second, {{ module }}::config::ADMIN_ROLE).await;
+    app.grant(&second, {{ module }}::roles::ADMIN_ROLE).await;
     app.patch_as(&path, json!({ "is_active": false }), &admin)
         .await
         .assert_status(StatusCode::OK);
