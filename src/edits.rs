@@ -158,6 +158,14 @@ pub fn insert_at_marker(text: &str, insertion: &Insertion) -> Option<String> {
     Some(lines.concat())
 }
 
+/// `text` with every insertion applied in turn (see [`insert_at_marker`]). `None` when one of
+/// their markers is missing.
+pub fn insert_at_markers(text: &str, insertions: &[Insertion]) -> Option<String> {
+    insertions
+        .iter()
+        .try_fold(text.to_string(), |text, ins| insert_at_marker(&text, ins))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +269,26 @@ mod tests {
             "fn r() {\n    Router::new()\n        .merge(a())\n        .merge(b())\n        // cargo-users: routes\n}\n"
         );
         assert_eq!(insert_at_marker("no marker\n", &ins), None);
+    }
+
+    #[test]
+    fn every_insertion_goes_above_its_own_marker_or_none_when_one_is_gone() {
+        let text = "pub mod a;\n// mods\nfn r() {\n    x()\n    // routes\n}\n";
+        let ins = [
+            Insertion {
+                marker: "// mods".into(),
+                lines: vec!["pub mod b;".into()],
+            },
+            Insertion {
+                marker: "// routes".into(),
+                lines: vec![".merge(b())".into()],
+            },
+        ];
+        assert_eq!(
+            insert_at_markers(text, &ins).unwrap(),
+            "pub mod a;\npub mod b;\n// mods\nfn r() {\n    x()\n    .merge(b())\n    // routes\n}\n"
+        );
+        assert_eq!(insert_at_markers("pub mod a;\n// mods\n", &ins), None);
+        assert_eq!(insert_at_markers(text, &[]).unwrap(), text);
     }
 }

@@ -61,6 +61,7 @@ pub struct Generator<'a> {
 impl Generator<'_> {
     /// The template context for these names and choices.
     pub fn context(&self, names: &Names, sel: &Selection) -> Context {
+        let wiring = self.manifest.wiring(sel);
         Context {
             package: names.package.clone(),
             crate_name: names.crate_name.clone(),
@@ -71,6 +72,8 @@ impl Generator<'_> {
             handlers: sel.handlers.clone(),
             app_mode: sel.app_mode,
             tool_version: self.tool_version.to_string(),
+            module_lines: wiring.modules,
+            router_lines: wiring.routes,
         }
     }
 
@@ -111,5 +114,125 @@ impl Generator<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::choices::{HandlerSelection, resolve};
+    use crate::selection::{Backend, Database};
+
+    /// Every module file rendered is declared by its parent, and every `mod` line of a parent
+    /// names a rendered file: the wiring from the manifest matches the files it renders.
+    #[test]
+    fn every_rendered_module_is_declared_and_every_declaration_has_its_file() {
+        let manifest = Manifest::embedded().unwrap();
+        let renderer = Renderer::new().unwrap();
+        let generator = Generator {
+            manifest: &manifest,
+            renderer: &renderer,
+            tool_version: crate::VERSION,
+        };
+        let names = Names {
+            package: "demo".into(),
+            crate_name: "demo".into(),
+            module: "users".into(),
+        };
+        let sets = [
+            HandlerSelection::defaults(),
+            HandlerSelection::from_values(&["auth".into()]),
+            HandlerSelection::from_values(&["role-management".into()]),
+            HandlerSelection::All,
+        ];
+        for set in &sets {
+            for app_mode in [false, true] {
+                let sel = Selection {
+                    backend: Backend::Session,
+                    db: Database::Sqlite,
+                    handlers: resolve(&manifest, set, &[]).unwrap().handlers,
+                    app_mode,
+                };
+                let files = generator.files(&names, &sel).unwrap();
+                let text = |path: &str| {
+                    files
+                        .iter()
+                        .find(|f| f.path == path)
+                        .map(|f| f.contents.as_str())
+                };
+                let modules: Vec<&str> = files
+                    .iter()
+                    .map(|f| f.path.as_str())
+                    .filter(|p| p.starts_with("src/users/") && p.ends_with(".rs"))
+                    .collect();
+                for path in &modules {
+                    let (dir, file) = path.rsplit_once('/').unwrap();
+                    let (parent, name) = match file {
+                        "mod.rs" if dir == "src/users" => continue,
+                        "mod.rs" => {
+                            let (up, name) = dir.rsplit_once('/').unwrap();
+                            (format!("{up}/mod.rs"), name.to_string())
+                        }
+                        _ => {
+                            let parent = match text(&format!("{dir}/mod.rs")) {
+                                Some(_) => format!("{dir}/mod.rs"),
+                                None => format!("{dir}.rs"),
+                            };
+                            (parent, file.trim_end_matches(".rs").to_string())
+                        }
+                    };
+                    let declaring = text(&parent).unwrap_or_else(|| panic!("{parent} rendered"));
+                    assert!(
+                        declaring
+                            .lines()
+                            .any(|l| l.trim_start_matches("pub ") == format!("mod {name};")),
+                        "{:?}/app={app_mode}: {parent} does not declare {path}",
+                        sel.handlers
+                    );
+                }
+                for parent in ["src/users/mod.rs", "src/users/handlers/mod.rs"] {
+                    let dir = parent.trim_end_matches("/mod.rs");
+                    for line in text(parent).unwrap().lines() {
+                        let Some(name) = line
+                            .strip_prefix("pub mod ")
+                            .and_then(|l| l.strip_suffix(';'))
+                        else {
+                            continue;
+                        };
+                        let file = format!("{dir}/{name}.rs");
+                        let folder = format!("{dir}/{name}/mod.rs");
+                        assert!(
+                            modules.contains(&file.as_str()) || modules.contains(&folder.as_str()),
+                            "{:?}/app={app_mode}: {parent} declares {name}, never rendered",
+                            sel.handlers
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_router_gets_the_router_line_of_each_installed_handler_and_no_other() {
+        let manifest = Manifest::embedded().unwrap();
+        let sel = |handlers: &[&str]| Selection {
+            backend: Backend::Jwt,
+            db: Database::Postgres,
+            handlers: handlers.iter().map(|h| h.to_string()).collect(),
+            app_mode: false,
+        };
+        let wiring = manifest.wiring(&sel(&["auth", "role-management"]));
+        assert_eq!(
+            wiring.routes,
+            [
+                manifest.handler["auth"].router.clone(),
+                manifest.handler["role-management"].router.clone()
+            ]
+        );
+        assert!(wiring.modules["module/mod.rs"].contains(&"pub mod roles;".to_string()));
+        let none = manifest.wiring(&sel(&[]));
+        assert!(none.routes.is_empty());
+        assert!(none.modules["module/handlers/mod.rs"].is_empty());
+        assert!(!none.modules["module/mod.rs"].contains(&"pub mod roles;".to_string()));
     }
 }

@@ -1,7 +1,11 @@
 //! The declarative manifest of templates (`templates/manifest.toml`), embedded in the binary.
 //!
 //! It says which templates each handler, backend and database brings, where they go, which
-//! migrations and dependencies a choice needs and which line wires a handler into the router.
+//! migrations and dependencies a choice needs, and the lines that wire the parts together: each
+//! module file's `pub mod` line and each handler's router line, rendered above the marker
+//! comments that the manifest declares per file ([`Wiring`]).
+
+use std::collections::BTreeMap;
 
 use include_dir::{Dir, include_dir};
 use indexmap::IndexMap;
@@ -76,7 +80,8 @@ pub struct HandlerSpec {
     /// Handlers it needs.
     #[serde(default)]
     pub requires: Vec<String>,
-    /// The line inserted at the `// cargo-users: routes` marker of the generated router.
+    /// The line that adds its routes to the generated router, rendered above the file's `routes`
+    /// marker.
     pub router: String,
     /// Extra dependencies this handler needs (optional).
     #[serde(default)]
@@ -133,6 +138,51 @@ pub struct FileSpec {
     pub dbs: Option<Vec<String>>,
     /// The project is (or is not) in app mode.
     pub app_mode: Option<bool>,
+    /// The template of the file that declares this one as a module (`pub mod <name>;` above that
+    /// file's `modules` marker); `None` for a file that is not a module, or is declared by hand.
+    #[serde(default)]
+    pub declared_in: Option<String>,
+    /// The marker comments of this file, above which the wiring lines go.
+    #[serde(default)]
+    pub markers: Markers,
+}
+
+/// The marker comments of a generated file. The lines that wire other parts into the file are
+/// rendered above them (in order), and `add-handler` inserts new ones there into a file that was
+/// edited when no merge base exists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Markers {
+    /// Above the `pub mod` lines of the files declared in this one (their `declared_in`).
+    pub modules: Option<String>,
+    /// Above the installed handlers' `router` lines.
+    pub routes: Option<String>,
+}
+
+/// The lines that wire the parts rendered for a selection together, from the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wiring {
+    /// For each template with a `modules` marker, the `pub mod` lines of the rendered files
+    /// declared in it, sorted (as rustfmt orders them).
+    pub modules: BTreeMap<String, Vec<String>>,
+    /// The installed handlers' router lines, in manifest order.
+    pub routes: Vec<String>,
+}
+
+impl FileSpec {
+    /// `pub mod <name>;` for a file declared as a module: the file's stem, or its folder's name
+    /// for a `mod.rs`.
+    pub fn module_line(&self) -> Option<String> {
+        self.declared_in.as_ref()?;
+        let path = std::path::Path::new(&self.path);
+        let stem = path.file_stem()?.to_str()?;
+        let name = if stem == "mod" {
+            path.parent()?.file_name()?.to_str()?
+        } else {
+            stem
+        };
+        Some(format!("pub mod {name};"))
+    }
 }
 
 /// A `[[migration]]` entry, written to `migrations/<timestamp>_<name>.sql`.
@@ -230,7 +280,73 @@ impl Manifest {
                 )));
             }
         }
+        self.check_wiring()
+    }
+
+    /// Every `declared_in` names a file with a `modules` marker, and router lines have a file
+    /// with a `routes` marker to go to.
+    fn check_wiring(&self) -> Result<()> {
+        for spec in &self.file {
+            let Some(parent) = &spec.declared_in else {
+                continue;
+            };
+            if self
+                .markers_of(parent)
+                .and_then(|m| m.modules.as_ref())
+                .is_none()
+            {
+                return Err(Error::failure(format!(
+                    "templates/manifest.toml: `{}` is declared in `{parent}`, which is not a \
+                     [[file]] with a `modules` marker",
+                    spec.template
+                )));
+            }
+        }
+        let routers = self
+            .file
+            .iter()
+            .filter(|f| f.markers.routes.is_some())
+            .count();
+        // Releases before 0.2.0 rendered the router without the manifest's markers.
+        if routers > 1 || (routers == 0 && self.file.iter().any(|f| f.declared_in.is_some())) {
+            return Err(Error::failure(format!(
+                "templates/manifest.toml: {routers} files have a `routes` marker; one must"
+            )));
+        }
         Ok(())
+    }
+
+    /// The markers of the `[[file]]` entry rendered from `template`.
+    pub fn markers_of(&self, template: &str) -> Option<&Markers> {
+        self.file
+            .iter()
+            .find(|f| f.template == template)
+            .map(|f| &f.markers)
+    }
+
+    /// The wiring lines for a selection: the `pub mod` line of every rendered module file, under
+    /// the template that declares it, and the installed handlers' router lines.
+    pub fn wiring(&self, sel: &Selection) -> Wiring {
+        let mut wiring = Wiring::default();
+        for spec in self.file.iter().filter(|f| f.markers.modules.is_some()) {
+            wiring.modules.insert(spec.template.clone(), Vec::new());
+        }
+        for spec in self.file.iter().filter(|f| f.filters().matches(sel)) {
+            if let (Some(parent), Some(line)) = (&spec.declared_in, spec.module_line()) {
+                wiring.modules.entry(parent.clone()).or_default().push(line);
+            }
+        }
+        for lines in wiring.modules.values_mut() {
+            lines.sort();
+            lines.dedup();
+        }
+        wiring.routes = self
+            .handler
+            .iter()
+            .filter(|(name, _)| sel.handlers.contains(name))
+            .map(|(_, spec)| spec.router.clone())
+            .collect();
+        wiring
     }
 
     /// Handler names in canonical order.
@@ -311,6 +427,46 @@ requires = ["zzz"]
 "#;
         let err = Manifest::parse(text).unwrap_err().to_string();
         assert!(err.contains("zzz"), "{err}");
+    }
+
+    #[test]
+    fn a_module_declared_in_a_file_without_a_modules_marker_is_rejected() {
+        let text = r#"
+[[file]]
+template = "module/mod.rs"
+path = "{module_dir}/mod.rs"
+markers = { routes = "// routes" }
+
+[[file]]
+template = "module/db.rs"
+path = "{module_dir}/db.rs"
+declared_in = "module/mod.rs"
+"#;
+        let err = Manifest::parse(text).unwrap_err().to_string();
+        assert!(
+            err.contains("module/db.rs") && err.contains("modules"),
+            "{err}"
+        );
+        let fixed = text.replace(
+            "markers = { routes",
+            "markers = { modules = \"// mods\", routes",
+        );
+        let manifest = Manifest::parse(&fixed).unwrap();
+        assert_eq!(
+            manifest.file[1].module_line().as_deref(),
+            Some("pub mod db;")
+        );
+    }
+
+    #[test]
+    fn a_mod_rs_is_declared_by_its_folders_name() {
+        let m = Manifest::embedded().unwrap();
+        let handlers = m
+            .file
+            .iter()
+            .find(|f| f.template == "module/handlers/mod.rs")
+            .unwrap();
+        assert_eq!(handlers.module_line().as_deref(), Some("pub mod handlers;"));
     }
 
     #[test]

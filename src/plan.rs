@@ -8,21 +8,12 @@ use crate::deps;
 use crate::edits;
 use crate::error::{Error, Result};
 use crate::generate::{Generator, Names, Selection};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, Wiring};
 use crate::merge::Labels;
 use crate::project::{ModuleDir, Project};
 use crate::record::{self, RECORD_FILE, Record};
 use crate::render::Renderer;
 use crate::timestamp::Timestamp;
-
-/// Template of the generated router, which holds the routes marker.
-pub const ROUTER_TEMPLATE: &str = "module/mod.rs";
-/// Template of the handlers module, which holds the handlers marker.
-pub const HANDLERS_TEMPLATE: &str = "module/handlers/mod.rs";
-/// Marker above which a handler's router line is inserted.
-pub const ROUTES_MARKER: &str = "// cargo-users: routes";
-/// Marker above which a handler's `pub mod` line is inserted.
-pub const HANDLERS_MARKER: &str = "// cargo-users: handlers";
 
 /// What the plan is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +74,9 @@ pub struct Previous {
     pub recorded_hash: Option<String>,
     /// The file as the old choices render it, if it was rendered then.
     pub old_rendering: Option<String>,
-    /// Lines to insert at a marker when the user edited the file and no verified base exists.
-    pub insertion: Option<Insertion>,
+    /// Lines to insert at the file's markers when the user edited it and no verified base
+    /// exists (only markers that get lines).
+    pub insertions: Vec<Insertion>,
     /// How the sides are named in conflict markers.
     pub labels: Labels,
 }
@@ -261,6 +253,14 @@ impl<'a> Steps<'a> {
                 },
             )?),
         };
+        // What the added handlers wire in: the lines the old selection did not have.
+        let wiring = self.old.map(|hs| {
+            let old = Selection {
+                handlers: hs.to_vec(),
+                ..selection.clone()
+            };
+            (self.manifest.wiring(&old), self.manifest.wiring(selection))
+        });
         let mut files = Vec::new();
         for file in self.generator.files(&self.names, selection)? {
             let previous = old_files.as_ref().map(|old_files| Previous {
@@ -269,7 +269,10 @@ impl<'a> Steps<'a> {
                     .iter()
                     .find(|f| f.path == file.path)
                     .map(|f| f.contents.clone()),
-                insertion: insertion(self.manifest, &file.template, &self.added),
+                insertions: wiring
+                    .as_ref()
+                    .map(|(old, new)| insertions(self.manifest, &file.template, old, new))
+                    .unwrap_or_default(),
                 labels: self.labels(),
             });
             files.push(PlannedFile {
@@ -321,7 +324,7 @@ impl<'a> Steps<'a> {
             let previous = self.old.map(|_| Previous {
                 recorded_hash: self.recorded(&path),
                 old_rendering: None,
-                insertion: None,
+                insertions: Vec::new(),
                 labels: self.labels(),
             });
             out.files.push(PlannedFile {
@@ -426,29 +429,31 @@ impl<'a> Steps<'a> {
     }
 }
 
-/// The marker insertion `add-handler` applies to an edited marker file.
-fn insertion(manifest: &Manifest, template: &str, added: &[String]) -> Option<Insertion> {
-    let (marker, lines): (&str, Vec<String>) = match template {
-        ROUTER_TEMPLATE => (
-            ROUTES_MARKER,
-            added
-                .iter()
-                .filter_map(|h| manifest.handler.get(h).map(|s| s.router.clone()))
-                .collect(),
-        ),
-        HANDLERS_TEMPLATE => (
-            HANDLERS_MARKER,
-            added
-                .iter()
-                .map(|h| format!("pub mod {};", h.replace('-', "_")))
-                .collect(),
-        ),
-        _ => return None,
+/// The marker insertions `add-handler` applies to an edited file with markers (see the
+/// manifest's `markers`): above each, the wiring lines that `new` has and `old` has not.
+fn insertions(manifest: &Manifest, template: &str, old: &Wiring, new: &Wiring) -> Vec<Insertion> {
+    let Some(markers) = manifest.markers_of(template) else {
+        return Vec::new();
     };
-    Some(Insertion {
-        marker: marker.to_string(),
-        lines,
-    })
+    let added = |old: &[String], new: &[String]| -> Vec<String> {
+        new.iter().filter(|l| !old.contains(l)).cloned().collect()
+    };
+    let no_lines = Vec::new();
+    let modules = |w: &'_ Wiring| w.modules.get(template).unwrap_or(&no_lines).clone();
+    let wanted = [
+        (&markers.modules, added(&modules(old), &modules(new))),
+        (&markers.routes, added(&old.routes, &new.routes)),
+    ];
+    wanted
+        .into_iter()
+        .filter_map(|(marker, lines)| {
+            let marker = marker.as_ref()?;
+            (!lines.is_empty()).then(|| Insertion {
+                marker: marker.clone(),
+                lines,
+            })
+        })
+        .collect()
 }
 
 /// The timestamp for the first new migration: now, or later than every migration on disk and
@@ -647,6 +652,45 @@ mod tests {
     }
 
     #[test]
+    fn add_handler_inserts_the_module_lines_and_router_line_of_what_it_brings() {
+        let (_dir, project) = package(None);
+        let first = build_plan(&project, &options(&["auth"], "src/users", false));
+        let mut opts = options(&["auth", "role-management"], "src/users", false);
+        opts.mode = Mode::AddHandler {
+            previous: vec!["auth".into()],
+        };
+        opts.previous = Some(first.record.clone());
+        let plan = build_plan(&project, &opts);
+        let insertions = |path: &str| match &plan.get(path).unwrap().policy {
+            Policy::Generated {
+                previous: Some(previous),
+                ..
+            } => previous.insertions.clone(),
+            other => panic!("{path}: {other:?}"),
+        };
+        let manifest = Manifest::embedded().unwrap();
+        assert_eq!(
+            insertions("src/users/mod.rs"),
+            [
+                Insertion {
+                    marker: "// cargo-users: modules".into(),
+                    lines: vec!["pub mod roles;".into()],
+                },
+                Insertion {
+                    marker: "// cargo-users: routes".into(),
+                    lines: vec![manifest.handler["role-management"].router.clone()],
+                },
+            ]
+        );
+        assert_eq!(
+            insertions("src/users/handlers/mod.rs")[0].lines,
+            ["pub mod role_management;"]
+        );
+        // A file without markers gets none.
+        assert!(insertions("src/users/config.rs").is_empty());
+    }
+
+    #[test]
     fn add_handler_marks_marker_files_and_freezes_written_migrations() {
         let (_dir, project) = package(None);
         let first = build_plan(&project, &options(&["auth"], "src/users", false));
@@ -661,10 +705,15 @@ mod tests {
             panic!("mod.rs is generated")
         };
         let prev = previous.as_ref().unwrap();
-        let ins = prev.insertion.as_ref().unwrap();
-        assert_eq!(ins.marker, ROUTES_MARKER);
+        // A handler without a module of its own: only its router line.
         let manifest = Manifest::embedded().unwrap();
-        assert_eq!(ins.lines, [manifest.handler["register"].router.clone()]);
+        assert_eq!(
+            prev.insertions,
+            [Insertion {
+                marker: "// cargo-users: routes".into(),
+                lines: vec![manifest.handler["register"].router.clone()],
+            }]
+        );
         assert!(prev.old_rendering.is_some() && prev.recorded_hash.is_some());
         let Policy::Generated { previous, .. } =
             &plan.get("src/users/handlers/mod.rs").unwrap().policy
@@ -672,8 +721,11 @@ mod tests {
             panic!("handlers/mod.rs is generated")
         };
         assert_eq!(
-            previous.as_ref().unwrap().insertion.as_ref().unwrap().lines,
-            ["pub mod register;"]
+            previous.as_ref().unwrap().insertions,
+            [Insertion {
+                marker: "// cargo-users: handlers".into(),
+                lines: vec!["pub mod register;".into()],
+            }]
         );
         // The written migration is not re-rendered but stays recorded.
         assert!(plan.get("migrations/20250102030405_users.sql").is_none());

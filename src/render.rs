@@ -1,5 +1,7 @@
 //! Rendering the embedded templates with Tera.
 
+use std::collections::BTreeMap;
+
 use include_dir::File;
 use serde::Serialize;
 
@@ -27,6 +29,11 @@ pub struct Context {
     pub app_mode: bool,
     /// Version of cargo-users.
     pub tool_version: String,
+    /// For each template with a `modules` marker, the `pub mod` lines of the files declared in
+    /// it (from the manifest's `declared_in`), sorted.
+    pub module_lines: BTreeMap<String, Vec<String>>,
+    /// The installed handlers' router lines (from the manifest), in manifest order.
+    pub router_lines: Vec<String>,
 }
 
 /// Every embedded template file (everything under `templates/` but the manifest).

@@ -827,3 +827,72 @@ fn add_handler_without_a_verified_base_and_without_the_marker_prints_the_line_to
     assert!(pkg.read("src/users/mod.rs").contains("// our routes"));
     assert!(pkg.exists("src/users/mod.rs.cargo-users-new"));
 }
+
+#[test]
+fn add_handler_without_a_verified_base_and_without_the_modules_marker_prints_the_module_line() {
+    let pkg = Pkg::hello();
+    pkg.init(&["--handlers", "auth"]);
+    // Another build's record: no base to merge `mod.rs` from.
+    let recorded = pkg.record()["files"]["src/users/mod.rs"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = pkg
+        .read("cargo-users.toml")
+        .replace(&recorded, &"0".repeat(64));
+    pkg.write("cargo-users.toml", &record);
+    let root = pkg.read("src/users/mod.rs");
+    assert!(
+        root.contains("pub mod tokens;\n// cargo-users: modules\n"),
+        "{root}"
+    );
+    // An edit that took the marker away: the lines to paste are printed, the new version is
+    // written beside.
+    let without_marker = format!("// our note\n{root}").replace("// cargo-users: modules\n", "");
+    pkg.write("src/users/mod.rs", &without_marker);
+    pkg.cmd()
+        .args(["add-handler", "role-management"])
+        .assert()
+        .code(1)
+        .stdout(
+            contains("src/users/mod.rs: its `// cargo-users: modules` comment is gone")
+                .and(contains("pub mod roles;")),
+        );
+    assert_eq!(pkg.read("src/users/mod.rs"), without_marker);
+    let beside = pkg.read("src/users/mod.rs.cargo-users-new");
+    assert!(beside.contains("pub mod roles;\n"), "{beside}");
+    assert!(beside.contains(&router_line("role-management")), "{beside}");
+}
+
+#[test]
+fn add_handler_without_a_verified_base_inserts_the_module_and_router_lines_at_their_markers() {
+    let pkg = Pkg::hello();
+    pkg.init(&["--handlers", "auth"]);
+    let recorded = pkg.record()["files"]["src/users/mod.rs"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = pkg
+        .read("cargo-users.toml")
+        .replace(&recorded, &"0".repeat(64));
+    pkg.write("cargo-users.toml", &record);
+    let edited = format!("// our note\n{}", pkg.read("src/users/mod.rs"));
+    pkg.write("src/users/mod.rs", &edited);
+    pkg.cmd()
+        .args(["add-handler", "role-management"])
+        .assert()
+        .success();
+    let after = pkg.read("src/users/mod.rs");
+    assert!(after.starts_with("// our note\n"), "{after}");
+    assert!(
+        after.contains("pub mod tokens;\npub mod roles;\n// cargo-users: modules\n"),
+        "{after}"
+    );
+    let route = format!(
+        "        {}\n        // cargo-users: routes\n",
+        router_line("role-management")
+    );
+    assert!(after.contains(&route), "{after}");
+    assert_eq!(after.lines().count(), edited.lines().count() + 2);
+    assert!(!pkg.exists("src/users/mod.rs.cargo-users-new"));
+}

@@ -94,32 +94,29 @@ fn missing_markers(plan: &Plan, changes: &[Change]) -> Vec<String> {
         .filter(|c| c.action == writer::Action::NewBeside)
     {
         let Some(Policy::Generated {
-            previous:
-                Some(Previous {
-                    insertion: Some(ins),
-                    ..
-                }),
+            previous: Some(Previous { insertions, .. }),
             ..
         }) = plan.get(&change.path).map(|f| &f.policy)
         else {
             continue;
         };
-        let marker_gone = change
-            .old
-            .as_deref()
-            .is_some_and(|old| crate::edits::insert_at_marker(old, ins).is_none());
-        if marker_gone && !ins.lines.is_empty() {
-            help.push(format!(
-                "{}: its `{}` comment is gone; add {} by hand:\n      {}",
-                change.path,
-                ins.marker,
-                if ins.lines.len() == 1 {
-                    "this line"
-                } else {
-                    "these lines"
-                },
-                ins.lines.join("\n      ")
-            ));
+        let Some(old) = change.old.as_deref() else {
+            continue;
+        };
+        for ins in insertions {
+            if crate::edits::insert_at_marker(old, ins).is_none() && !ins.lines.is_empty() {
+                help.push(format!(
+                    "{}: its `{}` comment is gone; add {} by hand:\n      {}",
+                    change.path,
+                    ins.marker,
+                    if ins.lines.len() == 1 {
+                        "this line"
+                    } else {
+                        "these lines"
+                    },
+                    ins.lines.join("\n      ")
+                ));
+            }
         }
     }
     help

@@ -10,23 +10,8 @@ use super::{
     tokens::{self, Purpose},
 };
 
-{% if "auth" in handlers %}pub mod auth;
-{% endif -%}
-{% if "current-user" in handlers %}pub mod current_user;
-{% endif -%}
-{% if "oauth2" in handlers %}pub mod oauth2;
-{% endif -%}
-{% if "password-reset" in handlers %}pub mod password_reset;
-{% endif -%}
-{% if "register" in handlers %}pub mod register;
-{% endif -%}
-{% if "role-management" in handlers %}pub mod role_management;
-{% endif -%}
-{% if "user-management" in handlers %}pub mod user_management;
-{% endif -%}
-{% if "verify" in handlers %}pub mod verify;
-{% endif -%}
-// cargo-users: handlers
+{% for line in module_lines["module/handlers/mod.rs"] %}{{ line }}
+{% endfor %}// cargo-users: handlers
 
 pub use super::email::canonical_email;
 
