@@ -263,17 +263,26 @@ impl<'a> Steps<'a> {
         });
         let mut files = Vec::new();
         for file in self.generator.files(&self.names, selection)? {
-            let previous = old_files.as_ref().map(|old_files| Previous {
-                recorded_hash: self.recorded(&file.path),
-                old_rendering: old_files
+            let previous = old_files.as_ref().map(|old_files| {
+                let old_rendering = old_files
                     .iter()
                     .find(|f| f.path == file.path)
-                    .map(|f| f.contents.clone()),
-                insertions: wiring
-                    .as_ref()
-                    .map(|(old, new)| insertions(self.manifest, &file.template, old, new))
-                    .unwrap_or_default(),
-                labels: self.labels(),
+                    .map(|f| f.contents.clone());
+                let insertions = match (&wiring, &old_rendering) {
+                    (Some((old, new)), Some(base)) => insertions(
+                        self.manifest,
+                        &file.template,
+                        (old, base),
+                        (new, &file.contents),
+                    ),
+                    _ => Vec::new(),
+                };
+                Previous {
+                    recorded_hash: self.recorded(&file.path),
+                    old_rendering,
+                    insertions,
+                    labels: self.labels(),
+                }
             });
             files.push(PlannedFile {
                 policy: Policy::Generated {
@@ -430,24 +439,43 @@ impl<'a> Steps<'a> {
 }
 
 /// The marker insertions `add-handler` applies to an edited file with markers (see the
-/// manifest's `markers`): above each, the wiring lines that `new` has and `old` has not.
-fn insertions(manifest: &Manifest, template: &str, old: &Wiring, new: &Wiring) -> Vec<Insertion> {
+/// manifest's `markers`): above each, the wiring lines that the new rendering has and the old one
+/// has not. None when the file changes in more than its wiring lines (say a state field with its
+/// module): inserting only those would leave the file half changed, so it is written beside.
+fn insertions(
+    manifest: &Manifest,
+    template: &str,
+    (old, old_text): (&Wiring, &str),
+    (new, new_text): (&Wiring, &str),
+) -> Vec<Insertion> {
     let Some(markers) = manifest.markers_of(template) else {
         return Vec::new();
     };
-    let added = |old: &[String], new: &[String]| -> Vec<String> {
-        new.iter().filter(|l| !old.contains(l)).cloned().collect()
+    let lines_of = |wiring: &Wiring| -> [Vec<String>; 2] {
+        let modules = wiring.modules.get(template).cloned().unwrap_or_default();
+        let routes = match markers.routes {
+            Some(_) => wiring.routes.clone(),
+            None => Vec::new(),
+        };
+        [modules, routes]
     };
-    let no_lines = Vec::new();
-    let modules = |w: &'_ Wiring| w.modules.get(template).unwrap_or(&no_lines).clone();
-    let wanted = [
-        (&markers.modules, added(&modules(old), &modules(new))),
-        (&markers.routes, added(&old.routes, &new.routes)),
-    ];
-    wanted
+    let (old_lines, new_lines) = (lines_of(old), lines_of(new));
+    let without = |text: &str, wiring: &[Vec<String>; 2]| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !wiring.iter().flatten().any(|w| w.trim() == *line))
+            .map(str::to_string)
+            .collect()
+    };
+    if without(old_text, &old_lines) != without(new_text, &new_lines) {
+        return Vec::new();
+    }
+    [&markers.modules, &markers.routes]
         .into_iter()
-        .filter_map(|(marker, lines)| {
+        .zip(old_lines.iter().zip(&new_lines))
+        .filter_map(|(marker, (old, new))| {
             let marker = marker.as_ref()?;
+            let lines: Vec<String> = new.iter().filter(|l| !old.contains(l)).cloned().collect();
             (!lines.is_empty()).then(|| Insertion {
                 marker: marker.clone(),
                 lines,
@@ -688,6 +716,27 @@ mod tests {
         );
         // A file without markers gets none.
         assert!(insertions("src/users/config.rs").is_empty());
+
+        // OAuth2 also adds a state field to `mod.rs`: more than wiring, so no insertion (the new
+        // version goes beside an edited file), while `handlers/mod.rs` still gets its line.
+        let mut opts = options(&["auth", "oauth2"], "src/users", false);
+        opts.mode = Mode::AddHandler {
+            previous: vec!["auth".into()],
+        };
+        opts.previous = Some(first.record.clone());
+        let plan = build_plan(&project, &opts);
+        let insertions = |path: &str| match &plan.get(path).unwrap().policy {
+            Policy::Generated {
+                previous: Some(previous),
+                ..
+            } => previous.insertions.clone(),
+            other => panic!("{path}: {other:?}"),
+        };
+        assert!(insertions("src/users/mod.rs").is_empty());
+        assert_eq!(
+            insertions("src/users/handlers/mod.rs")[0].lines,
+            ["pub mod oauth2;"]
+        );
     }
 
     #[test]

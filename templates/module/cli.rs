@@ -1,19 +1,17 @@
-//! Management commands: `<bin> users create-user ...`{% if "role-management" in handlers %}, `create-role` and `assign-role`{% endif %}.
-//! Each change is committed before the command returns (one statement, or one transaction).
+//! Management commands: `<bin> users create-user ...`, and those of the installed handlers in
+//! `cli/` (such as role-management's `create-role` and `assign-role`). Each change is committed
+//! before the command returns (one statement, or one transaction).
+
+{% for line in module_lines["module/cli.rs"] %}{{ line }}
+{% endfor %}// cargo-users: modules
 
 use clap::Subcommand;
 
 use super::{
     UsersState,
-    db::{self, NewUser},
+    db::NewUser,
     handlers::{valid_email, valid_password},
 };
-{%- if "role-management" in handlers %}
-use super::{
-    handlers::role_management::{valid_description, valid_role_name},
-    roles::{self, Assignment, Role},
-};
-{%- endif %}
 
 /// `users` subcommands.
 #[derive(Debug, Subcommand)]
@@ -44,28 +42,9 @@ pub enum UsersCommand {
 {%- endif %}
     },
 {%- if "role-management" in handlers %}
-    /// Creates a role. The `admin` role exists from the start.
-    ///
-    /// A role that exists already (in any letter case) is kept: the command says so and succeeds.
-    CreateRole {
-        /// The name: ASCII letters, digits, `-`, `_`, `.` or `:`.
-        #[arg(long)]
-        name: String,
-        /// What the role is for.
-        #[arg(long)]
-        description: Option<String>,
-    },
-    /// Gives a user a role.
-    ///
-    /// A user who has the role already keeps it: the command says so and succeeds (exit code 0).
-    AssignRole {
-        /// The user's email address.
-        #[arg(long)]
-        email: String,
-        /// The role's name.
-        #[arg(long)]
-        role: String,
-    },
+    /// `create-role` and `assign-role`.
+    #[command(flatten)]
+    Roles(roles::RoleCommand),
 {%- endif %}
 }
 
@@ -79,7 +58,7 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
             verified,
             inactive,
 {%- if "role-management" in handlers %}
-            roles,
+            roles: role_names,
 {%- endif %}
         } => {
             let email = valid_email(&email).map_err(|error| error.detail.to_string())?;
@@ -90,10 +69,7 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
             valid_password(&password).map_err(|error| error.detail.to_string())?;
 {%- if "role-management" in handlers %}
             // Every role is looked up before anything is written: a typo creates nothing.
-            let mut found = Vec::new();
-            for name in &roles {
-                found.push(find_role(state, name).await?);
-            }
+            let found = roles::find_roles(state, &role_names).await?;
 {%- endif %}
             let password_hash = state
                 .passwords
@@ -107,66 +83,16 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
                 is_verified: verified,
             };
 {%- if "role-management" in handlers %}
-            // The user and their roles are written in one transaction.
-            let user = roles::create_user_with_roles(&state.db, new_user, found)
-                .await
-                .map_err(|error| super::ApiError::from(error).detail.to_string())?;
-            let names: Vec<&str> = user.roles.iter().map(|role| role.name.as_str()).collect();
-            if names.is_empty() {
-                Ok(format!("created user {} ({})", user.email, user.id))
-            } else {
-                Ok(format!(
-                    "created user {} ({}) with the roles {}",
-                    user.email,
-                    user.id,
-                    names.join(", ")
-                ))
-            }
+            roles::create_user(state, new_user, found).await
 {%- else %}
-            let user = db::create_user(&state.db, new_user)
+            let user = super::db::create_user(&state.db, new_user)
                 .await
                 .map_err(|error| super::ApiError::from(error).detail.to_string())?;
             Ok(format!("created user {} ({})", user.email, user.id))
 {%- endif %}
         }
 {%- if "role-management" in handlers %}
-        UsersCommand::CreateRole { name, description } => {
-            let name = valid_role_name(&name).map_err(|error| error.detail.to_string())?;
-            let description = valid_description(description.as_deref())
-                .map_err(|error| error.detail.to_string())?;
-            // Like `assign-role`, creating a role that exists (such as `admin`, which the
-            // migrations create) is no error: the command says so and changes nothing.
-            match roles::create_role(&state.db, name, description).await {
-                Ok(role) => Ok(format!("created role {} ({})", role.name, role.id)),
-                Err(roles::RoleWriteError::NameTaken) => {
-                    Ok(format!("the role {name} exists already; nothing changed"))
-                }
-                Err(error) => Err(super::ApiError::from(error).detail.to_string()),
-            }
-        }
-        UsersCommand::AssignRole { email, role } => {
-            let user = db::find_user_by_email(&state.db, &email)
-                .await
-                .map_err(|error| error.to_string())?
-                .ok_or_else(|| format!("there is no user with the email address {email}"))?;
-            let role = find_role(state, &role).await?;
-            match roles::assign_role(&state.db, user.id, role.id)
-                .await
-                .map_err(|error| error.to_string())?
-            {
-                Assignment::Assigned => {
-                    Ok(format!("gave the role {} to {}", role.name, user.email))
-                }
-                Assignment::AlreadyHeld => Ok(format!(
-                    "{} has the role {} already; nothing changed",
-                    user.email, role.name
-                )),
-                Assignment::UnknownUserOrRole => Err(format!(
-                    "{} or the role {} was deleted meanwhile",
-                    user.email, role.name
-                )),
-            }
-        }
+        UsersCommand::Roles(command) => roles::run(state, command).await,
 {%- endif %}
     }
 }
@@ -184,20 +110,6 @@ fn read_password(mut input: impl std::io::BufRead) -> Result<String, String> {
     }
     Ok(password.to_owned())
 }
-{%- if "role-management" in handlers %}
-
-/// The role named `name` (in any letter case), or a message saying how to create it.
-async fn find_role(state: &UsersState, name: &str) -> Result<Role, String> {
-    roles::find_role_by_name(&state.db, name)
-        .await
-        .map_err(|error| error.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "there is no role named {name}: create it with `users create-role --name {name}`"
-            )
-        })
-}
-{%- endif %}
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 
 {% if app_mode -%}
 use {{ crate_name }}::{{ module }}::{
-    cli::{self, UsersCommand},
+    cli::{self, UsersCommand, roles::RoleCommand},
     db,
     roles::{self, ADMIN_ROLE},
 };
@@ -316,9 +316,11 @@ async fn the_login_answer_lists_the_users_roles() {
 async fn the_management_commands_create_roles_and_users_and_a_second_assign_role_says_so() {
     let app = app().await;
     // The migrations created the admin role: creating it again says so and changes nothing.
-    let create_role = |name: &str| UsersCommand::CreateRole {
-        name: name.to_owned(),
-        description: Some("Runs the place".to_owned()),
+    let create_role = |name: &str| {
+        UsersCommand::Roles(RoleCommand::CreateRole {
+            name: name.to_owned(),
+            description: Some("Runs the place".to_owned()),
+        })
     };
     let said = cli::run(&app.state, create_role("ADMIN"))
         .await
@@ -353,9 +355,11 @@ async fn the_management_commands_create_roles_and_users_and_a_second_assign_role
     cli::run(&app.state, create_user("bob@example.com", &[]))
         .await
         .expect("a new user");
-    let assign = || UsersCommand::AssignRole {
-        email: "BOB@example.com".to_owned(),
-        role: "Admin".to_owned(),
+    let assign = || {
+        UsersCommand::Roles(RoleCommand::AssignRole {
+            email: "BOB@example.com".to_owned(),
+            role: "Admin".to_owned(),
+        })
     };
     let said = cli::run(&app.state, assign()).await.expect("an assignment");
     assert_eq!(said, "gave the role admin to bob@example.com");
