@@ -80,6 +80,7 @@ fn this_test() -> String {
 fn generate_and_check(store: &Store, backend: Backend, package: &str) -> Project {
     let handlers = (store.db() != Db::Sqlite).then_some("all");
     let project = Project::generate_with(package, backend.name(), store.db().name(), handlers);
+    project.fill_in_a_hook_that_fails_once();
     project.cargo(&["fmt", "--check"]);
     project.cargo(&["clippy", "--all-targets", "--", "-D", "warnings"]);
     project.cargo_with_env(&["test"], &store.test_environment());

@@ -130,20 +130,26 @@ pub struct Backend;
 
 /// Issues a new credential for `user`, if they are still active and (for a password login, which
 /// gives `verified_hash`) still have the password hash the login verified; otherwise 401 as for a
-/// wrong password.
+/// wrong password. It is stored with `connection`, the login's transaction: a `post_login` hook
+/// that fails takes it back.
 pub async fn issue(
+{%- if backend == "session" %}
+    // Unused by sessions; the token backends sign with `state.backend`.
+    _state: &UsersState,
+{%- else %}
     state: &UsersState,
+{%- endif %}
+    connection: &mut db::Connection,
     user: &User,
     verified_hash: Option<&str>,
 ) -> Result<Issued, ApiError> {
-    db::purge_expired_tokens(&state.db, user.id).await?;
 {%- if backend == "session" %}
     // A brand-new random token at every login: a session id that an attacker planted before the
     // login is worth nothing afterwards (no session fixation).
     let (token, token_hash) = tokens::generate();
     // A login that raced a password change or a deactivation must not keep a session.
     let stored = db::insert_credential(
-        &state.db,
+        &mut *connection,
         user.id,
         CREDENTIAL,
         &token_hash,
@@ -159,7 +165,7 @@ pub async fn issue(
     let expires_at = db::expires_in(ACCESS_TOKEN_TTL);
     // A login that raced a password change or a deactivation must not keep a token.
     let stored = db::insert_credential(
-        &state.db,
+        &mut *connection,
         user.id,
         CREDENTIAL,
         &token_hash,

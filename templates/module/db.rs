@@ -45,6 +45,14 @@ pub type Db = Postgres;
 pub type Db = MySql;
 {%- endif %}
 
+/// One connection of the pool, in a transaction or not. The functions below that write take any
+/// executor: `&pool` for a statement of its own, or `&mut *transaction` to be part of a request's
+/// transaction, which hooks get as `&mut Connection`.
+pub type Connection = <Db as sqlx::Database>::Connection;
+
+/// A transaction on one connection of the pool.
+pub type Transaction = sqlx::Transaction<'static, Db>;
+
 {% filter sql(db=db) -%}
 /// The columns of a [`User`], for `SELECT`s.
 pub const USER_COLUMNS: &str = "users.id, users.email, users.password_hash, users.is_active, users.is_verified, users.created_at, users.updated_at";
@@ -157,6 +165,46 @@ impl From<WriteError> for ApiError {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Transactions: a handler and its hooks write together or not at all.
+
+/// Begins the transaction of a request that writes.
+pub async fn begin(pool: &Pool) -> Result<Transaction, sqlx::Error> {
+{%- if db == "sqlite" %}
+    // `IMMEDIATE` takes SQLite's write lock at once (waiting up to the busy timeout for it): a
+    // transaction that read first could otherwise fail at its first write, should another
+    // connection have written meanwhile.
+    pool.begin_with("BEGIN IMMEDIATE").await
+{%- else %}
+    pool.begin().await
+{%- endif %}
+}
+
+/// Ends a request's transaction: commits it when `outcome` is `Ok` and rolls it back otherwise,
+/// then returns `outcome`. A hook that fails thus undoes what its request wrote, and a retry finds
+/// the database as the first attempt did (no "email taken" for an account that was never kept).
+///
+/// The rollback is explicit: one left to `Drop` runs only when the connection is next tested by
+/// the pool, and until then the rows it wrote stay locked, so the retry could wait for them.
+pub async fn finish<T>(
+    transaction: Transaction,
+    outcome: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match outcome {
+        Ok(value) => {
+            transaction.commit().await?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = transaction.rollback().await {
+                // The connection is closed rather than reused, which ends the transaction too.
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            Err(error)
+        }
+    }
+}
+
 /// The values of a new account.
 pub struct NewUser<'a> {
     /// The email address (stored in its canonical form, see [`super::email::canonical_email`]).
@@ -169,15 +217,9 @@ pub struct NewUser<'a> {
     pub is_verified: bool,
 }
 
-/// Creates a user.
-pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> Result<User, WriteError> {
-    insert_user(pool, new).await
-}
-
-/// Creates a user with `executor`: the pool, or a transaction that writes more with it (such as
-/// the user's roles).
-pub async fn insert_user<'c>(
-    executor: impl sqlx::Executor<'c, Database = Db>,
+/// Creates a user, on the pool or in a transaction (`&mut *transaction`).
+pub async fn create_user(
+    executor: impl sqlx::Executor<'_, Database = Db>,
     new: NewUser<'_>,
 ) -> Result<User, WriteError> {
     let now = now();
@@ -211,7 +253,10 @@ pub async fn insert_user<'c>(
 }
 
 /// The user with this email address, compared in its canonical form (see `email.rs`).
-pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<User>, sqlx::Error> {
+pub async fn find_user_by_email(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    email: &str,
+) -> Result<Option<User>, sqlx::Error> {
     // No stored address is this long or holds control characters (a NUL byte is even an error in
     // PostgreSQL text): nobody has it, and the database is not asked.
     if email.len() > super::email::MAX_EMAIL_BYTES || email.chars().any(char::is_control) {
@@ -231,15 +276,18 @@ pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<User>
     // Addresses are stored in their canonical form: compare in that form.
     sqlx::query_as(&sql)
         .bind(super::email::normalize(email))
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await
 }
 
 /// The user with this id.
-pub async fn find_user_by_id(pool: &Pool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+pub async fn find_user_by_id(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    id: Uuid,
+) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await
 }
 
@@ -292,7 +340,7 @@ pub async fn insert_token(
 /// conditional statement, so a login that raced a password change, a reset, a deactivation or a
 /// deletion gets no credential (and no foreign-key error). Whether it was stored.
 pub async fn insert_credential(
-    pool: &Pool,
+    executor: impl sqlx::Executor<'_, Database = Db>,
     user_id: Uuid,
     purpose: Purpose,
     token_hash: &str,
@@ -312,7 +360,7 @@ pub async fn insert_credential(
     if let Some(verified_hash) = verified_hash {
         query.push(" AND password_hash = ").push_bind(verified_hash);
     }
-    let inserted = query.build().execute(pool).await?;
+    let inserted = query.build().execute(executor).await?;
     Ok(inserted.rows_affected() == 1)
 }
 
@@ -320,7 +368,7 @@ pub async fn insert_credential(
 /// expired. Of two requests racing with the same token only one gets it: one-shot tokens are
 /// single use.
 pub async fn take_token(
-    pool: &Pool,
+    connection: &mut Connection,
     purpose: Purpose,
     token_hash: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
@@ -332,7 +380,7 @@ pub async fn take_token(
     )
     .bind(token_hash)
     .bind(purpose.as_str())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *connection)
     .await?;
     let Some(row) = row else {
         return Ok(None);
@@ -340,7 +388,7 @@ pub async fn take_token(
     let deleted = sqlx::query("DELETE FROM user_tokens WHERE token_hash = $1 AND purpose = $2")
         .bind(token_hash)
         .bind(purpose.as_str())
-        .execute(pool)
+        .execute(&mut *connection)
         .await?;
     let row = Some(row).filter(|_| deleted.rows_affected() == 1);
 {%- else %}
@@ -349,7 +397,7 @@ pub async fn take_token(
     )
     .bind(token_hash)
     .bind(purpose.as_str())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *connection)
     .await?;
 {%- endif %}
     Ok(row
@@ -407,11 +455,14 @@ pub async fn delete_user_tokens(
 }
 
 /// Deletes the user's expired tokens, so the table does not grow without bound.
-pub async fn purge_expired_tokens(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn purge_expired_tokens(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM user_tokens WHERE user_id = $1 AND expires_at <= $2")
         .bind(user_id)
         .bind(now())
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(())
 }
@@ -422,7 +473,7 @@ pub async fn purge_expired_tokens(pool: &Pool, user_id: Uuid) -> Result<(), sqlx
 /// Sets the password hash and nothing else, so that a change made meanwhile by someone else (an
 /// admin deactivating the account, say) is not undone by writing back an older copy of the row.
 pub async fn set_password_hash(
-    pool: &Pool,
+    executor: impl sqlx::Executor<'_, Database = Db>,
     user_id: Uuid,
     password_hash: &str,
 ) -> Result<(), sqlx::Error> {
@@ -430,30 +481,36 @@ pub async fn set_password_hash(
         .bind(password_hash)
         .bind(now())
         .bind(user_id)
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(())
 }
 
 /// Marks the email address verified. Whether this call did it: `false` when it was verified
 /// already (or the user is gone), so of two requests racing only one sees the change.
-pub async fn mark_verified(pool: &Pool, user_id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn mark_verified(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    user_id: Uuid,
+) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(
         "UPDATE users SET is_verified = TRUE, updated_at = $1 WHERE id = $2 AND NOT is_verified",
     )
     .bind(now())
     .bind(user_id)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(updated.rows_affected() == 1)
 }
 
 /// Deletes every token of the user, whatever its purpose: sessions or access tokens, and the
 /// links of verification, reset and email-change mails.
-pub async fn delete_all_tokens(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn delete_all_tokens(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM user_tokens WHERE user_id = $1")
         .bind(user_id)
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(())
 }
@@ -464,18 +521,21 @@ pub async fn delete_all_tokens(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::E
 /// token of the user goes (sessions, access tokens, mail links){% if "current-user" in handlers %}, a pending email change{% endif %}{% if "oauth2" in handlers %} and every linked
 /// provider account (link the provider again after this, if it is the one that proved the
 /// address){% endif %}.
-pub async fn drop_unproven_access(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
-    delete_all_tokens(pool, user_id).await?;
+pub async fn drop_unproven_access(
+    connection: &mut Connection,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    delete_all_tokens(&mut *connection, user_id).await?;
 {%- if "current-user" in handlers %}
     sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
         .bind(user_id)
-        .execute(pool)
+        .execute(&mut *connection)
         .await?;
 {%- endif %}
 {%- if "oauth2" in handlers %}
     sqlx::query("DELETE FROM oauth_accounts WHERE user_id = $1")
         .bind(user_id)
-        .execute(pool)
+        .execute(&mut *connection)
         .await?;
 {%- endif %}
     Ok(())

@@ -155,7 +155,36 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        // Transactions that waited on each other (the database ended this one), or a pool with no
+        // free connection: nothing is wrong with the request, and sending it again will do.
+        if is_transient(&error) {
+            tracing::warn!(%error, "database busy; answered 503");
+            return Self::busy(Duration::from_secs(1));
+        }
         Self::internal(error)
+    }
+}
+
+/// Whether the database refused `error`'s statement only for the moment: a deadlock or
+/// serialization failure (the transaction was rolled back), a lock it could not get in time, or
+/// no free connection in the pool.
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(error) => matches!(
+            error.code().as_deref(),
+{%- if db == "sqlite" %}
+            // SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
+            Some("5" | "6" | "261" | "262" | "517" | "773")
+{%- elif db == "postgres" %}
+            // serialization_failure, deadlock_detected, lock_not_available.
+            Some("40001" | "40P01" | "55P03")
+{%- else %}
+            // A deadlock (ER_LOCK_DEADLOCK) or a serialization failure.
+            Some("40001")
+{%- endif %}
+        ),
+        _ => false,
     }
 }
 

@@ -1,38 +1,63 @@
 //! Hooks: the places to add your own behaviour to the user system. Each is called by the handlers
-//! at the moment its name says; fill them in as you need. A `pre_` hook that returns an error stops
-//! the request with that error.
+//! at the moment its name says; fill them in as you need. A hook that returns an error stops the
+//! request with that error.
+//!
+//! Hooks that run while a request writes get its transaction as `connection`: what they write with
+//! it (`sqlx::query(..).execute(&mut *connection)`, or the functions of `db.rs`) is committed with
+//! the request, and when a hook returns an error, everything the request wrote is rolled back, so a
+//! retry behaves as the first attempt did. Mails go out only after the commit.
 
 use super::{
     UsersState,
     config::{RESET_PASSWORD_PATH, VERIFY_PATH},
+    db::Connection,
     error::ApiError,
     mail::{Mail, MailError},
     model::User,
 };
 
-/// Before an account is created, with the (already validated) email address. Return an error to
-/// refuse the registration, e.g. to allow only some domains.
-pub async fn pre_registration(_state: &UsersState, _email: &str) -> Result<(), ApiError> {
+/// Before an account is created, in the registration's transaction, with the (already validated)
+/// email address. Return an error to refuse the registration, e.g. to allow only some domains.
+pub async fn pre_registration(
+    _state: &UsersState,
+    _connection: &mut Connection,
+    _email: &str,
+) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// After an account was created.
-pub async fn post_registration(_state: &UsersState, _user: &User) -> Result<(), ApiError> {
+/// After an account was created, in the same transaction: an error here undoes the registration.
+pub async fn post_registration(
+    _state: &UsersState,
+    _connection: &mut Connection,
+    _user: &User,
+) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// After a user verified their email address.
-pub async fn post_verification(_state: &UsersState, _user: &User) -> Result<(), ApiError> {
+/// After a user verified their email address, in the verification's transaction.
+pub async fn post_verification(
+    _state: &UsersState,
+    _connection: &mut Connection,
+    _user: &User,
+) -> Result<(), ApiError> {
     Ok(())
 }
 
 /// Before a login attempt is checked, with the email address given. Return an error to refuse it.
+/// It runs before the password is checked and outside any transaction: no connection is held while
+/// the password hash is computed.
 pub async fn pre_login(_state: &UsersState, _email: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// After a successful login.
-pub async fn post_login(_state: &UsersState, _user: &User) -> Result<(), ApiError> {
+/// After a successful login, in the transaction that stores the new credential: an error here
+/// refuses the login and no credential is kept.
+pub async fn post_login(
+    _state: &UsersState,
+    _connection: &mut Connection,
+    _user: &User,
+) -> Result<(), ApiError> {
     Ok(())
 }
 
@@ -87,8 +112,12 @@ pub async fn send_password_reset_token(
 }
 
 /// After a user set a new password with a reset token (all their sessions and tokens have been
-/// revoked by then).
-pub async fn post_password_reset(_state: &UsersState, _user: &User) -> Result<(), ApiError> {
+/// revoked by then), in the reset's transaction: an error here keeps the old password and the link.
+pub async fn post_password_reset(
+    _state: &UsersState,
+    _connection: &mut Connection,
+    _user: &User,
+) -> Result<(), ApiError> {
     Ok(())
 }
 {%- if "current-user" in handlers and "verify" in handlers %}

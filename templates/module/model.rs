@@ -2,7 +2,7 @@
 //!
 //! Adding a field to the user: a new migration (`migrations/`, never edit an applied one), the
 //! field here (`#[serde(skip)]` unless the API shows it), [`crate::{{ module }}::db::USER_COLUMNS`]
-//! and the `INSERT` of `db::insert_user`, then wherever it is set.
+//! and the `INSERT` of `db::create_user`, then wherever it is set.
 
 use std::fmt;
 

@@ -695,7 +695,7 @@ async fn take_stored_state(
 
 /// The user that the provider's account is linked to.
 pub async fn find_linked_user(
-    pool: &Pool,
+    executor: impl sqlx::Executor<'_, Database = db::Db>,
     provider: &str,
     account_id: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
@@ -705,7 +705,7 @@ pub async fn find_linked_user(
     )
     .bind(provider)
     .bind(account_id)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?;
     Ok(row.map(|(user_id,)| user_id))
 }
@@ -713,7 +713,7 @@ pub async fn find_linked_user(
 /// Links the provider's account to the user, with its tokens if [`STORE_PROVIDER_TOKENS`] is on
 /// (else with an empty access token and no refresh token).
 pub async fn link_account(
-    pool: &Pool,
+    executor: impl sqlx::Executor<'_, Database = db::Db>,
     provider: &str,
     account_id: &str,
     user_id: Uuid,
@@ -735,7 +735,7 @@ pub async fn link_account(
     .bind(tokens.and_then(|tokens| tokens.expires_at))
     .bind(now)
     .bind(now)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }
@@ -744,13 +744,13 @@ pub async fn link_account(
 /// provider sends a new one (many send one only at the first consent). Without
 /// [`STORE_PROVIDER_TOKENS`], clears whatever tokens the account still has.
 pub async fn update_tokens(
-    pool: &Pool,
+    executor: impl sqlx::Executor<'_, Database = db::Db>,
     provider: &str,
     account_id: &str,
     tokens: &ProviderTokens,
 ) -> Result<(), sqlx::Error> {
     if !STORE_PROVIDER_TOKENS {
-        return clear_tokens(pool, provider, account_id).await;
+        return clear_tokens(executor, provider, account_id).await;
     }
     sqlx::query(
         "UPDATE oauth_accounts SET access_token = $1, refresh_token = COALESCE($2, refresh_token), \
@@ -762,14 +762,18 @@ pub async fn update_tokens(
     .bind(db::now())
     .bind(provider)
     .bind(account_id)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }
 
 /// Forgets the tokens of a linked account (stored while [`STORE_PROVIDER_TOKENS`] was on, or by
 /// an older version): the link itself stays.
-async fn clear_tokens(pool: &Pool, provider: &str, account_id: &str) -> Result<(), sqlx::Error> {
+async fn clear_tokens(
+    executor: impl sqlx::Executor<'_, Database = db::Db>,
+    provider: &str,
+    account_id: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE oauth_accounts SET access_token = '', refresh_token = NULL, expires_at = NULL, \
          updated_at = $1 WHERE provider = $2 AND account_id = $3",
@@ -777,18 +781,8 @@ async fn clear_tokens(pool: &Pool, provider: &str, account_id: &str) -> Result<(
     .bind(db::now())
     .bind(provider)
     .bind(account_id)
-    .execute(pool)
+    .execute(executor)
     .await?;
-    Ok(())
-}
-
-/// Deletes an account created for a login whose link could not be stored: an account and its
-/// first link come into being together or not at all.
-pub async fn discard_new_user(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(user_id)
-        .execute(pool)
-        .await?;
     Ok(())
 }
 {%- endfilter %}

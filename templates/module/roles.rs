@@ -266,7 +266,7 @@ pub async fn create_user_with_roles(
     roles.sort_by(|a, b| a.name.cmp(&b.name));
     roles.dedup_by_key(|role| role.id);
     let mut transaction = pool.begin().await?;
-    let mut user = db::insert_user(&mut *transaction, new).await?;
+    let mut user = db::create_user(&mut *transaction, new).await?;
     for role in &roles {
         sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
             .bind(user.id)

@@ -27,6 +27,10 @@ const APP_VARIABLES: [&str; 10] = [
     "TEST_REDIS_URL",
 ];
 
+/// The addresses whose first registration the hook of [`Project::fill_in_a_hook_that_fails_once`]
+/// fails.
+pub const HOOK_FAILS_ONCE: &str = "hook-fails-once";
+
 /// Fewer passing generated tests than this means `cargo test` did not run them (the smallest
 /// handler set, the default one, generates well over this many).
 const MIN_GENERATED_TESTS: u64 = 20;
@@ -171,6 +175,46 @@ impl Project {
             "no tests/users/ folder; the project holds:\n{}",
             listing()
         );
+    }
+
+    /// Fills in the `post_registration` hook as a developer would, with one that fails the first
+    /// registration of an address starting with [`HOOK_FAILS_ONCE`] (see
+    /// `walk::a_failing_hook_undoes_the_registration`). The edited file must stay fmt and clippy
+    /// clean like the rest.
+    pub fn fill_in_a_hook_that_fails_once(&self) {
+        let path = self.dir.join("src/users/hooks.rs");
+        let hooks = std::fs::read_to_string(&path).expect("read src/users/hooks.rs");
+        let stub = "pub async fn post_registration(
+    _state: &UsersState,
+    _connection: &mut Connection,
+    _user: &User,
+) -> Result<(), ApiError> {
+    Ok(())
+}";
+        let filled = format!(
+            "pub async fn post_registration(
+    _state: &UsersState,
+    _connection: &mut Connection,
+    user: &User,
+) -> Result<(), ApiError> {{
+    static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if user.email.starts_with(\"{HOOK_FAILS_ONCE}\")
+        && !FAILED.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {{
+        return Err(ApiError::unprocessable(
+            \"hook_failed\",
+            \"The post_registration hook failed.\",
+        ));
+    }}
+    Ok(())
+}}"
+        );
+        assert!(
+            hooks.contains(stub),
+            "the post_registration stub of {} is not as expected:\n{hooks}",
+            path.display()
+        );
+        std::fs::write(&path, hooks.replace(stub, &filled)).expect("write src/users/hooks.rs");
     }
 
     /// Runs `cargo <args>` in the project with the shared target directory; panics with the

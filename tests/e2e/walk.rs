@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::auth::{Backend, Credential, login_user};
 use super::checks::{expect_error, expect_error_code, expect_json, expect_status, expect_user};
 use super::http::{Client, RequestBuilder, Response};
+use super::project::HOOK_FAILS_ONCE;
 use super::smtp::SmtpSink;
 
 /// How long the app may take to hand a mail to the sink.
@@ -45,6 +46,7 @@ pub fn contract(app: &App) {
     let alice = Account::new("alice");
     registration(app, &alice);
     registration_failures(app, &alice);
+    a_failing_hook_undoes_the_registration(app);
     let verification_token = verification(app, &alice);
     privileged_fields_are_ignored_at_registration(app);
     login_failures(app, &alice);
@@ -132,6 +134,61 @@ fn registration(app: &App, account: &Account) {
         app.has_roles,
         "POST /register",
     );
+}
+
+/// A `post_registration` hook that fails (the harness fills one in that fails the first
+/// registration of its addresses, see `Project::fill_in_a_hook_that_fails_once`) undoes the whole
+/// registration: the answer is the hook's error, and trying again is 201, not 409 "email taken".
+/// No mail goes out for the attempt that failed: the retry's mail and then a resend's arrive, and
+/// they are the only two mails to the address.
+fn a_failing_hook_undoes_the_registration(app: &App) {
+    let account = Account::new(HOOK_FAILS_ONCE);
+    let body = json!({"email": account.email, "password": account.password});
+    expect_error_code(
+        &app.post_json("/register", &body),
+        422,
+        "hook_failed",
+        "POST /register whose post_registration hook fails",
+    );
+    let user = expect_json(
+        &app.post_json("/register", &body),
+        201,
+        "POST /register again after the hook failed",
+    );
+    expect_user(
+        &user,
+        &account.email,
+        false,
+        app.has_roles,
+        "POST /register again after the hook failed",
+    );
+    let retried = app.mailed_token(&account.email, "/verify");
+    expect_status(
+        &app.post_json("/verify/resend", &json!({"email": account.email})),
+        202,
+        "POST /verify/resend after the retried registration",
+    );
+    let resent = app.mailed_token(&account.email, "/verify");
+    // Had the failed attempt mailed anything, it would have been sent before both of these.
+    let mailed = app
+        .mail
+        .mails()
+        .iter()
+        .filter(|mail| mail.to.iter().any(|to| to.eq_ignore_ascii_case(&account.email)))
+        .count();
+    assert_eq!(
+        mailed,
+        2,
+        "a registration whose hook failed sent a mail; the sink received:\n{}",
+        app.mail.summary()
+    );
+    assert_ne!(retried, resent, "the resend mailed a new link");
+    let verified = expect_json(
+        &app.post_json("/verify", &json!({"token": resent})),
+        200,
+        "POST /verify with the newest link of the retried registration",
+    );
+    assert_eq!(verified["id"], user["id"], "the link verifies the retried account: {verified}");
 }
 
 /// The failure rows of `register`: 409 for a taken email in any letter case, 422 for a bad

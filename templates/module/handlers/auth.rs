@@ -6,9 +6,11 @@ use serde::Deserialize;
 use crate::{{ module }}::{
     UsersState, backend,
     config::{LOGIN_PATH, LOGOUT_PATH},
+    db,
     error::{ApiError, Json},
     extract::CurrentUser,
     hooks,
+    model::User,
     rate_limit::ClientAddr,
 };
 
@@ -44,7 +46,7 @@ async fn login(
     // stranger who guesses spends their own budget and cannot lock the owner out.
     let attempt = state.limiter.check("login", &email, client).await?;
     hooks::pre_login(&state, &email).await?;
-    let user = crate::{{ module }}::db::find_user_by_email(&state.db, &email).await?;
+    let user = db::find_user_by_email(&state.db, &email).await?;
     // One Argon2 verification runs whether or not the account exists (against a dummy hash when it
     // does not), so the response time does not tell which emails have accounts.
     let stored = user.as_ref().map(|user| user.password_hash.clone());
@@ -69,13 +71,29 @@ async fn login(
             "Verify your email address before logging in.",
         ));
     }
-    // Issued only if the hash just verified is still the user's.
-    let issued = backend::issue(&state, &user, Some(&user.password_hash)).await?;
 {%- if "role-management" in handlers %}
     crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
-    hooks::post_login(&state, &user).await?;
+    // Expired credentials of the user go before the login's transaction begins (not in it, where
+    // two logins of one account would each lock the rows the other inserts).
+    db::purge_expired_tokens(&state.db, user.id).await?;
+    // The credential and whatever `post_login` writes are committed together, or neither is.
+    let mut transaction = db::begin(&state.db).await?;
+    let outcome = issue_credential(&state, &mut transaction, &user).await;
+    let issued = db::finish(transaction, outcome).await?;
     Ok(backend::login_response(&state, &user, issued))
+}
+
+/// The part of a login that writes, in its transaction.
+async fn issue_credential(
+    state: &UsersState,
+    connection: &mut db::Connection,
+    user: &User,
+) -> Result<backend::Issued, ApiError> {
+    // Issued only if the hash just verified is still the user's.
+    let issued = backend::issue(state, connection, user, Some(&user.password_hash)).await?;
+    hooks::post_login(state, connection, user).await?;
+    Ok(issued)
 }
 
 /// Revokes the credential the request came with (server-side) and clears the cookie: 204.

@@ -144,7 +144,24 @@ async fn finish(
     if let Some(email) = &info.email {
         hooks::pre_login(state, email).await?;
     }
-    let {% if "role-management" in handlers %}mut {% endif %}user = find_or_create_user(state, provider, &info, &tokens).await?;
+    // The account, its link, the credential and whatever the hooks write are committed together:
+    // a new account never exists without its link, and a hook that fails leaves nothing behind.
+    let mut transaction = db::begin(&state.db).await?;
+    let outcome = log_in(state, &mut transaction, provider, &info, &tokens).await;
+    let (user, issued) = db::finish(transaction, outcome).await?;
+    db::purge_expired_tokens(&state.db, user.id).await?;
+    Ok(backend::login_response(state, &user, issued))
+}
+
+/// The part of a login that writes, in its transaction.
+async fn log_in(
+    state: &UsersState,
+    connection: &mut db::Connection,
+    provider: &OAuth2Provider,
+    info: &ProviderUser,
+    tokens: &ProviderTokens,
+) -> Result<(User, backend::Issued), ApiError> {
+    let {% if "role-management" in handlers %}mut {% endif %}user = find_or_create_user(state, connection, provider, info, tokens).await?;
     // The same checks as `POST /login`, answered with 400 like every failed callback.
     if !user.is_active {
         return Err(ApiError::bad_request(
@@ -159,12 +176,12 @@ async fn finish(
         ));
     }
     // The provider proved the login, not the password: issued only while the user is active.
-    let issued = backend::issue(state, &user, None).await?;
+    let issued = backend::issue(state, connection, &user, None).await?;
 {%- if "role-management" in handlers %}
     crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
-    hooks::post_login(state, &user).await?;
-    Ok(backend::login_response(state, &user, issued))
+    hooks::post_login(state, connection, &user).await?;
+    Ok((user, issued))
 }
 
 /// The user the provider's account is linked to; else, when the provider verified the email
@@ -175,13 +192,15 @@ async fn finish(
 /// would let them into the owner's account later.
 async fn find_or_create_user(
     state: &UsersState,
+    connection: &mut db::Connection,
     provider: &OAuth2Provider,
     info: &ProviderUser,
     tokens: &ProviderTokens,
 ) -> Result<User, ApiError> {
-    let linked = oauth2::find_linked_user(&state.db, &provider.name, &info.account_id).await?;
+    let linked =
+        oauth2::find_linked_user(&mut *connection, &provider.name, &info.account_id).await?;
     if let Some(user_id) = linked {
-        return linked_user(state, provider, info, tokens, user_id).await;
+        return linked_user(connection, provider, info, tokens, user_id).await;
     }
     let email = info.email.as_deref().ok_or_else(|| {
         ApiError::bad_request(
@@ -195,18 +214,21 @@ async fn find_or_create_user(
             "The provider has not verified this email address; verify it there first.",
         ));
     }
-    let (user, created) = match db::find_user_by_email(&state.db, email).await? {
-        Some(user) => (link_existing(state, user).await?, false),
-        None => (create(state, email).await?, true),
+    let (user, created) = match db::find_user_by_email(&mut *connection, email).await? {
+        Some(user) => (link_existing(state, connection, user).await?, false),
+        None => (create(state, connection, email).await?, true),
     };
-    let linked =
-        oauth2::link_account(&state.db, &provider.name, &info.account_id, user.id, tokens).await;
+    // A new account whose link fails (another login linked this provider account meanwhile) is
+    // rolled back with it: the address stays free.
+    let linked = oauth2::link_account(
+        &mut *connection,
+        &provider.name,
+        &info.account_id,
+        user.id,
+        tokens,
+    )
+    .await;
     if let Err(error) = linked {
-        // A new account whose link failed (another login linked this provider account meanwhile)
-        // could never be logged into: it goes, so that the address stays free.
-        if created {
-            oauth2::discard_new_user(&state.db, user.id).await?;
-        }
         return Err(match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::bad_request(
                 "account_conflict",
@@ -215,23 +237,22 @@ async fn find_or_create_user(
             _ => ApiError::internal(error),
         });
     }
-    // Announced only once the account can be logged into.
     if created {
-        hooks::post_registration(state, &user).await?;
+        hooks::post_registration(state, connection, &user).await?;
     }
     Ok(user)
 }
 
 /// The user a provider account is linked to, with the tokens of this login stored.
 async fn linked_user(
-    state: &UsersState,
+    connection: &mut db::Connection,
     provider: &OAuth2Provider,
     info: &ProviderUser,
     tokens: &ProviderTokens,
     user_id: uuid::Uuid,
 ) -> Result<User, ApiError> {
     let gone = || ApiError::bad_request("unknown_account", "This account no longer exists.");
-    let user = db::find_user_by_id(&state.db, user_id)
+    let user = db::find_user_by_id(&mut *connection, user_id)
         .await?
         .ok_or_else(gone)?;
     let proven = info.email_verified
@@ -240,16 +261,23 @@ async fn linked_user(
             .as_deref()
             // Both sides canonical: the provider's address went through `canonical_email`.
             .is_some_and(|email| email == normalize(&user.email));
-    if !user.is_verified && proven && db::mark_verified(&state.db, user.id).await? {
+    if !user.is_verified && proven && db::mark_verified(&mut *connection, user.id).await? {
         // The provider proved the address of an account nobody had verified: it is this
         // person's, and whatever someone else holds on it (sessions, mail links, other providers'
         // links) goes; this provider's link is made again.
-        db::drop_unproven_access(&state.db, user.id).await?;
-        oauth2::link_account(&state.db, &provider.name, &info.account_id, user.id, tokens).await?;
+        db::drop_unproven_access(&mut *connection, user.id).await?;
+        oauth2::link_account(
+            &mut *connection,
+            &provider.name,
+            &info.account_id,
+            user.id,
+            tokens,
+        )
+        .await?;
     } else {
-        oauth2::update_tokens(&state.db, &provider.name, &info.account_id, tokens).await?;
+        oauth2::update_tokens(&mut *connection, &provider.name, &info.account_id, tokens).await?;
     }
-    db::find_user_by_id(&state.db, user_id)
+    db::find_user_by_id(&mut *connection, user_id)
         .await?
         .ok_or_else(gone)
 }
@@ -257,7 +285,11 @@ async fn linked_user(
 
 /// Links a login to an existing account with the same email address, which the provider verified,
 /// when [`OAUTH2_LINK_VERIFIED_EMAILS`] is on.
-async fn link_existing(state: &UsersState, user: User) -> Result<User, ApiError> {
+async fn link_existing(
+    state: &UsersState,
+    connection: &mut db::Connection,
+    user: User,
+) -> Result<User, ApiError> {
     if !OAUTH2_LINK_VERIFIED_EMAILS {
         return Err(ApiError::bad_request(
             "linking_disabled",
@@ -273,11 +305,11 @@ async fn link_existing(state: &UsersState, user: User) -> Result<User, ApiError>
     // session, mail link and provider link of the account is dropped (the owner can set a password
     // with a reset mail). Only the columns that change are written.
     let password_hash = unusable_password_hash(state).await?;
-    db::set_password_hash(&state.db, user.id, &password_hash).await?;
-    if db::mark_verified(&state.db, user.id).await? {
-        db::drop_unproven_access(&state.db, user.id).await?;
+    db::set_password_hash(&mut *connection, user.id, &password_hash).await?;
+    if db::mark_verified(&mut *connection, user.id).await? {
+        db::drop_unproven_access(&mut *connection, user.id).await?;
     }
-    db::find_user_by_id(&state.db, user.id)
+    db::find_user_by_id(&mut *connection, user.id)
         .await?
         .ok_or_else(|| ApiError::bad_request("unknown_account", "This account no longer exists."))
 }
@@ -286,7 +318,11 @@ async fn link_existing(state: &UsersState, user: User) -> Result<User, ApiError>
 /// Never links a login to an existing account by its email address: without the verify handler,
 /// accounts are registered "verified" without any proof that the address is theirs, so linking by
 /// address would hand an account to whoever registered the address first.
-async fn link_existing(_state: &UsersState, _user: User) -> Result<User, ApiError> {
+async fn link_existing(
+    _state: &UsersState,
+    _connection: &mut db::Connection,
+    _user: User,
+) -> Result<User, ApiError> {
     Err(ApiError::bad_request(
         "linking_disabled",
         "An account with this email address exists; log in with its password.",
@@ -295,15 +331,19 @@ async fn link_existing(_state: &UsersState, _user: User) -> Result<User, ApiErro
 {%- endif %}
 
 /// Creates the account of a new login, verified (the provider verified the address).
-async fn create(state: &UsersState, email: &str) -> Result<User, ApiError> {
-    hooks::pre_registration(state, email).await?;
+async fn create(
+    state: &UsersState,
+    connection: &mut db::Connection,
+    email: &str,
+) -> Result<User, ApiError> {
+    hooks::pre_registration(state, connection, email).await?;
     let new_user = NewUser {
         email,
         password_hash: unusable_password_hash(state).await?,
         is_active: true,
         is_verified: true,
     };
-    let user = db::create_user(&state.db, new_user)
+    let user = db::create_user(&mut *connection, new_user)
         .await
         .map_err(|error| match error {
             WriteError::EmailTaken => ApiError::bad_request(

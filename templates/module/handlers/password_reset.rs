@@ -65,27 +65,54 @@ async fn reset_password(
 ) -> Result<axum::Json<User>, ApiError> {
     // The password is checked before the token is spent, so a typo does not cost the link.
     valid_password(&request.password)?;
-    let invalid = || {
-        ApiError::bad_request(
-            "invalid_token",
-            "This reset link is invalid, expired or already used.",
-        )
-    };
-    let user_id = db::take_token(&state.db, Purpose::Reset, &tokens::hash(&request.token))
+    let token_hash = tokens::hash(&request.token);
+    // A look at the link first, so that a wrong one costs no password hash (and an inactive
+    // account, which `forgot-password` mails nothing to, cannot use an older one).
+    if db::find_user_by_token(&state.db, Purpose::Reset, &token_hash)
         .await?
-        .ok_or_else(invalid)?;
-    let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&state.db, user_id)
-        .await?
-        .ok_or_else(invalid)?;
-    // Only the hash is written: a change made to the account meanwhile (a deactivation) stays.
+        .is_none()
+    {
+        return Err(invalid_link());
+    }
+    // Hashed before the transaction begins: no connection is held while it is computed.
     let password_hash = state.passwords.hash(request.password).await?;
-    db::set_password_hash(&state.db, user.id, &password_hash).await?;
+    // The link is spent, the password set, the account's other access dropped and the hook run in
+    // one transaction: a hook that fails keeps the old password and the link.
+    let mut transaction = db::begin(&state.db).await?;
+    let outcome = reset_with_token(&state, &mut transaction, &token_hash, &password_hash).await;
+    let user = db::finish(transaction, outcome).await?;
+    Ok(axum::Json(user))
+}
+
+/// The part of a reset that writes, in its transaction.
+async fn reset_with_token(
+    state: &UsersState,
+    connection: &mut db::Connection,
+    token_hash: &str,
+    password_hash: &str,
+) -> Result<User, ApiError> {
+    // Taking the token deletes it: of two requests racing with one link, one gets it.
+    let user_id = db::take_token(&mut *connection, Purpose::Reset, token_hash)
+        .await?
+        .ok_or_else(invalid_link)?;
+    let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&mut *connection, user_id)
+        .await?
+        .ok_or_else(invalid_link)?;
+    // Only the hash is written: a change made to the account meanwhile (a deactivation) stays.
+    db::set_password_hash(&mut *connection, user.id, password_hash).await?;
     // Whoever reads the mails of the address owns the account: everything that someone else could
     // still use (sessions, access tokens, other mail links{% if "oauth2" in handlers %}, linked provider accounts{% endif %}) stops working.
-    db::drop_unproven_access(&state.db, user.id).await?;
+    db::drop_unproven_access(&mut *connection, user.id).await?;
 {%- if "role-management" in handlers %}
     crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
-    hooks::post_password_reset(&state, &user).await?;
-    Ok(axum::Json(user))
+    hooks::post_password_reset(state, connection, &user).await?;
+    Ok(user)
+}
+
+fn invalid_link() -> ApiError {
+    ApiError::bad_request(
+        "invalid_token",
+        "This reset link is invalid, expired or already used.",
+    )
 }

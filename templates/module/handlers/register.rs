@@ -47,7 +47,7 @@ async fn register(
     valid_password(&request.password)?;
     // Each registration costs a password hash: one client address gets a few at a time.
     state.limiter.check_registration(client).await?;
-    hooks::pre_registration(&state, &email).await?;
+    // Hashed before the transaction begins: no connection is held while it is computed.
     let password_hash = state.passwords.hash(request.password).await?;
     let new_user = NewUser {
         email: &email,
@@ -60,12 +60,28 @@ async fn register(
         is_verified: true,
 {%- endif %}
     };
-    // The unique index decides whether the email is free (409 otherwise), not a look-up first:
-    // two registrations racing for one address cannot both succeed.
-    let user = db::create_user(&state.db, new_user).await?;
+    // The account and whatever the hooks write are committed together: a hook that fails leaves
+    // no account behind, so trying again is not answered "email taken".
+    let mut transaction = db::begin(&state.db).await?;
+    let outcome = create_account(&state, &mut transaction, new_user).await;
+    let user = db::finish(transaction, outcome).await?;
 {%- if "verify" in handlers %}
+    // Mailed only now that the account is committed.
     super::mail_token(&state, &user, Purpose::Verify).await?;
 {%- endif %}
-    hooks::post_registration(&state, &user).await?;
     Ok((StatusCode::CREATED, axum::Json(user)))
+}
+
+/// The part of a registration that writes, in its transaction.
+async fn create_account(
+    state: &UsersState,
+    connection: &mut db::Connection,
+    new_user: NewUser<'_>,
+) -> Result<User, ApiError> {
+    hooks::pre_registration(state, connection, new_user.email).await?;
+    // The unique index decides whether the email is free (409 otherwise), not a look-up first:
+    // two registrations racing for one address cannot both succeed.
+    let user = db::create_user(&mut *connection, new_user).await?;
+    hooks::post_registration(state, connection, &user).await?;
+    Ok(user)
 }

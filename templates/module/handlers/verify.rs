@@ -72,8 +72,22 @@ async fn verify(
         return Ok(axum::Json(user));
     }
 {%- endif %}
+    // The token is taken, the address marked verified and the hook run in one transaction: a hook
+    // that fails leaves the link working for another try.
+    let mut transaction = db::begin(&state.db).await?;
+    let outcome = verify_token(&state, &mut transaction, &token).await;
+    let user = db::finish(transaction, outcome).await?;
+    Ok(axum::Json(user))
+}
+
+/// The part of a verification that writes, in its transaction.
+async fn verify_token(
+    state: &UsersState,
+    connection: &mut db::Connection,
+    token: &str,
+) -> Result<User, ApiError> {
     // Taking the token deletes it: a verification link works once.
-    let user_id = db::take_token(&state.db, Purpose::Verify, &tokens::hash(&token))
+    let user_id = db::take_token(&mut *connection, Purpose::Verify, &tokens::hash(token))
         .await?
         .ok_or_else(|| {
             ApiError::bad_request(
@@ -83,19 +97,19 @@ async fn verify(
         })?;
     // Only the flag is written, and only if it was not set: the request that sets it is the one
     // that claims the account.
-    if db::mark_verified(&state.db, user_id).await? {
+    if db::mark_verified(&mut *connection, user_id).await? {
         // The owner of the address has proved it: whoever registered the account before them may
         // hold sessions, mail links{% if "oauth2" in handlers %} or linked provider accounts{% endif %}, which all stop working.
-        db::drop_unproven_access(&state.db, user_id).await?;
+        db::drop_unproven_access(&mut *connection, user_id).await?;
     }
-    let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&state.db, user_id)
+    let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&mut *connection, user_id)
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_token", "This account no longer exists."))?;
 {%- if "role-management" in handlers %}
     crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
-    hooks::post_verification(&state, &user).await?;
-    Ok(axum::Json(user))
+    hooks::post_verification(state, connection, &user).await?;
+    Ok(user)
 }
 
 /// Mails a new verification link to an unverified account: always 202, whether or not the email

@@ -429,6 +429,25 @@ async fn a_credential_works_until_its_stored_expiry_and_not_after() {
         .assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
 }
 
+{%- if db == "sqlite" %}
+
+#[tokio::test]
+async fn a_login_that_cannot_get_the_write_lock_in_time_is_503_busy_not_500() {
+    let app = app().await;
+    app.create_user("ada@example.com", true, true).await;
+    // Another connection holds SQLite's write lock for longer than the busy timeout.
+    let lock = app.lock_token_writes().await;
+    let attempt = json!({ "email": "ada@example.com", "password": PASSWORD });
+    let response = app.post("/login", attempt.clone()).await;
+    lock.release().await;
+    response.assert_error(StatusCode::SERVICE_UNAVAILABLE, "busy");
+    assert_eq!(response.headers[header::RETRY_AFTER], "1");
+    app.post("/login", attempt)
+        .await
+        .assert_status(StatusCode::CREATED);
+}
+{%- endif %}
+
 #[tokio::test]
 async fn a_database_error_is_a_generic_500_that_reveals_nothing() {
     let app = app().await;

@@ -3,6 +3,11 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
+use {{ crate_name }}::{{ module }}::{
+    db::{self, NewUser},
+    error::ApiError,
+};
+
 use crate::support::{PASSWORD, app};
 
 #[tokio::test]
@@ -117,4 +122,51 @@ async fn malformed_json_is_400_a_missing_field_422_and_a_wrong_content_type_415(
     app.post_raw("/register", "text/plain", &body)
         .await
         .assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+}
+
+// A handler and its hooks in one transaction (0.2.0).
+
+#[tokio::test]
+async fn a_transaction_that_ends_in_an_error_keeps_nothing_it_wrote_and_the_address_stays_free() {
+    let app = app().await;
+    let password_hash = app
+        .state
+        .passwords
+        .hash(PASSWORD.to_owned())
+        .await
+        .expect("a hash");
+    let mut transaction = db::begin(&app.state.db).await.expect("a transaction");
+    let new_user = NewUser {
+        email: "ada@example.com",
+        password_hash,
+        is_active: true,
+        is_verified: false,
+    };
+    let user = db::create_user(&mut *transaction, new_user)
+        .await
+        .expect("a user in the transaction");
+    // What a handler does when a hook returns an error after the user was written.
+    let failed: Result<(), ApiError> =
+        Err(ApiError::unprocessable("hook_failed", "A hook failed."));
+    let error = db::finish(transaction, failed)
+        .await
+        .expect_err("the hook's error is the outcome");
+    assert_eq!(error.code, "hook_failed");
+    let kept = db::find_user_by_id(&app.state.db, user.id)
+        .await
+        .expect("a look-up");
+    assert!(kept.is_none(), "the rolled-back user is still there");
+    // Trying again is a first attempt, not "email taken"; and it does not wait for locks the
+    // rolled-back transaction held.
+    app.post(
+        "/register",
+        json!({ "email": "ada@example.com", "password": PASSWORD }),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+{%- if "verify" in handlers %}
+    // Exactly one verification mail: the retry's.
+    app.wait_for_mails("ada@example.com", 1).await;
+    assert_eq!(app.mails_to("ada@example.com"), 1);
+{%- endif %}
 }
