@@ -191,10 +191,26 @@ pub async fn finish<T>(
     outcome: Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     match outcome {
+{%- if db == "postgres" %}
+        Ok(value) => {
+            let mut transaction = transaction;
+            // After an error PostgreSQL has aborted the transaction, and `COMMIT` then rolls it
+            // back without an error. A hook that caught a database error and returned `Ok` would
+            // have the request answered as if it were stored: asked first, the aborted
+            // transaction answers with an error, and nothing is claimed.
+            if let Err(error) = sqlx::query("SELECT 1").execute(&mut *transaction).await {
+                let _ = transaction.rollback().await;
+                return Err(error.into());
+            }
+            transaction.commit().await?;
+            Ok(value)
+        }
+{%- else %}
         Ok(value) => {
             transaction.commit().await?;
             Ok(value)
         }
+{%- endif %}
         Err(error) => {
             if let Err(rollback) = transaction.rollback().await {
                 // The connection is closed rather than reused, which ends the transaction too.
@@ -203,6 +219,29 @@ pub async fn finish<T>(
             Err(error)
         }
     }
+}
+
+/// Locks the user's row until the transaction ends and returns it (`None`: no such user). Every
+/// transaction that changes an account's access (login, verification, reset, OAuth2 claim) takes
+/// this lock before it reads or writes anything else of the account, so they run one after the
+/// other and always lock in the same order, the user and then their tokens and links: a login
+/// waits for a reset of the same account and then sees the new password hash, and two of them
+/// never wait for each other in a circle.
+pub async fn lock_user(
+    connection: &mut Connection,
+    user_id: Uuid,
+) -> Result<Option<User>, sqlx::Error> {
+{%- if db == "sqlite" %}
+    // SQLite has no row locks: `BEGIN IMMEDIATE` (see [`begin`]) holds the database's write lock
+    // for the whole transaction already.
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+{%- else %}
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
+{%- endif %}
+    sqlx::query_as(&sql)
+        .bind(user_id)
+        .fetch_optional(&mut *connection)
+        .await
 }
 
 /// The values of a new account.
@@ -403,6 +442,23 @@ pub async fn take_token(
     Ok(row
         .filter(|(_, expires_at)| *expires_at > now())
         .map(|(user_id, _)| user_id))
+}
+
+/// Whose unexpired token of this purpose this is, read without taking it (the look before a
+/// transaction that takes it, so that a wrong token costs no write).
+pub async fn token_owner(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    purpose: Purpose,
+    token_hash: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM user_tokens WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3",
+    )
+    .bind(token_hash)
+    .bind(purpose.as_str())
+    .bind(now())
+    .fetch_optional(executor)
+    .await
 }
 
 /// The active user that holds this unexpired token of this purpose.

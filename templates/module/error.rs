@@ -169,23 +169,24 @@ impl From<sqlx::Error> for ApiError {
 /// serialization failure (the transaction was rolled back), a lock it could not get in time, or
 /// no free connection in the pool.
 fn is_transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(error) => matches!(
-            error.code().as_deref(),
+    let sqlx::Error::Database(error) = error else {
+        return matches!(error, sqlx::Error::PoolTimedOut);
+    };
 {%- if db == "sqlite" %}
-            // SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
-            Some("5" | "6" | "261" | "262" | "517" | "773")
+    // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+    matches!(
+        error.code().as_deref(),
+        Some("5" | "6" | "261" | "262" | "517" | "773")
+    )
 {%- elif db == "postgres" %}
-            // serialization_failure, deadlock_detected, lock_not_available.
-            Some("40001" | "40P01" | "55P03")
+    // serialization_failure, deadlock_detected, lock_not_available.
+    matches!(error.code().as_deref(), Some("40001" | "40P01" | "55P03"))
 {%- else %}
-            // A deadlock (ER_LOCK_DEADLOCK) or a serialization failure.
-            Some("40001")
+    // ER_LOCK_WAIT_TIMEOUT and ER_LOCK_DEADLOCK.
+    error
+        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|error| matches!(error.number(), 1205 | 1213))
 {%- endif %}
-        ),
-        _ => false,
-    }
 }
 
 /// A JSON request body, like `axum::Json`, whose rejections are [`ApiError`]s: malformed JSON is

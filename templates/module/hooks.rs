@@ -6,6 +6,11 @@
 //! it (`sqlx::query(..).execute(&mut *connection)`, or the functions of `db.rs`) is committed with
 //! the request, and when a hook returns an error, everything the request wrote is rolled back, so a
 //! retry behaves as the first attempt did. Mails go out only after the commit.
+//!
+//! In these hooks, write only through `connection`, never through `state.db`: the pool's other
+//! connections wait for this transaction's locks, which it holds until the hook returns (on
+//! PostgreSQL such a write waits forever). Return database errors (`?`) rather than catching them:
+//! after an error the transaction is void on PostgreSQL and MySQL, and the request then fails.
 
 use super::{
     UsersState,

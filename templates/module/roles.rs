@@ -82,19 +82,26 @@ impl From<RoleWriteError> for ApiError {
 }
 
 /// The roles of one user, sorted by name.
-pub async fn roles_of(pool: &Pool, user_id: Uuid) -> Result<Vec<Role>, sqlx::Error> {
+pub async fn roles_of(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    user_id: Uuid,
+) -> Result<Vec<Role>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {ROLE_COLUMNS} FROM roles JOIN user_roles ON user_roles.role_id = roles.id \
          WHERE user_roles.user_id = $1 ORDER BY roles.name"
     ))
     .bind(user_id)
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await
 }
 
-/// Fills in `user.roles`.
-pub async fn load_roles(pool: &Pool, user: &mut User) -> Result<(), sqlx::Error> {
-    user.roles = roles_of(pool, user.id).await?;
+/// Fills in `user.roles`, on the pool or in a transaction (`&mut *connection`: inside one, never
+/// through the pool, which would hold a second connection while the first waits).
+pub async fn load_roles(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    user: &mut User,
+) -> Result<(), sqlx::Error> {
+    user.roles = roles_of(executor, user.id).await?;
     Ok(())
 }
 

@@ -90,6 +90,11 @@ async fn issue_credential(
     connection: &mut db::Connection,
     user: &User,
 ) -> Result<backend::Issued, ApiError> {
+    // The account first, as every transaction that changes an account's access does: a reset or
+    // password change of this account commits before this goes on, or waits for it.
+    db::lock_user(connection, user.id)
+        .await?
+        .ok_or_else(ApiError::invalid_credentials)?;
     // Issued only if the hash just verified is still the user's.
     let issued = backend::issue(state, connection, user, Some(&user.password_hash)).await?;
     hooks::post_login(state, connection, user).await?;

@@ -13,6 +13,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::{{ module }}::{
     UsersState, backend,
@@ -144,13 +145,78 @@ async fn finish(
     if let Some(email) = &info.email {
         hooks::pre_login(state, email).await?;
     }
+    let account = whose_login(state, provider, &info).await?;
+    // A login that links the provider account for the first time may create or claim an account,
+    // which then gets the hash of a random password. It is computed before the transaction, which
+    // holds no connection or lock while Argon2 runs.
+    let unusable_hash = match account {
+        Account::Linked(_) => None,
+        Account::SameEmail(..) | Account::New(_) => Some(unusable_password_hash(state).await?),
+    };
     // The account, its link, the credential and whatever the hooks write are committed together:
     // a new account never exists without its link, and a hook that fails leaves nothing behind.
     let mut transaction = db::begin(&state.db).await?;
-    let outcome = log_in(state, &mut transaction, provider, &info, &tokens).await;
+    let outcome = log_in(
+        state,
+        &mut transaction,
+        provider,
+        &info,
+        &tokens,
+        account,
+        unusable_hash,
+    )
+    .await;
     let (user, issued) = db::finish(transaction, outcome).await?;
-    db::purge_expired_tokens(&state.db, user.id).await?;
+    // Not in the transaction, where two logins of one account would each lock the rows the other
+    // inserts; the login stands whatever happens here.
+    if let Err(error) = db::purge_expired_tokens(&state.db, user.id).await {
+        tracing::warn!(%error, user = %user.id, "expired credentials not purged");
+    }
     Ok(backend::login_response(state, &user, issued))
+}
+
+/// Whose login a provider login is, as read before its transaction (which checks it again once it
+/// holds the account's lock).
+enum Account<'a> {
+    /// The account the provider account is linked to.
+    Linked(Uuid),
+    /// The account with the address the provider verified, not linked to it yet.
+    SameEmail(Uuid, &'a str),
+    /// Nobody's yet: a new account for the address the provider verified.
+    New(&'a str),
+}
+
+/// The account the provider's account is linked to; else, when the provider verified the email
+/// address, the account with that address, or none.
+///
+/// A link is stored only for an address the provider verified: a link made for an unverified
+/// address could belong to someone who merely typed the owner's address at the provider, and
+/// would let them into the owner's account later.
+async fn whose_login<'a>(
+    state: &UsersState,
+    provider: &OAuth2Provider,
+    info: &'a ProviderUser,
+) -> Result<Account<'a>, ApiError> {
+    let linked = oauth2::find_linked_user(&state.db, &provider.name, &info.account_id).await?;
+    if let Some(user_id) = linked {
+        return Ok(Account::Linked(user_id));
+    }
+    let email = info.email.as_deref().ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_email",
+            "The provider did not share an email address; allow it to and try again.",
+        )
+    })?;
+    if !info.email_verified {
+        return Err(ApiError::bad_request(
+            "email_not_verified",
+            "The provider has not verified this email address; verify it there first.",
+        ));
+    }
+    Ok(match db::find_user_by_email(&state.db, email).await? {
+        Some(user) => Account::SameEmail(user.id, email),
+        None => Account::New(email),
+    })
 }
 
 /// The part of a login that writes, in its transaction.
@@ -160,8 +226,34 @@ async fn log_in(
     provider: &OAuth2Provider,
     info: &ProviderUser,
     tokens: &ProviderTokens,
+    account: Account<'_>,
+    unusable_hash: Option<String>,
 ) -> Result<(User, backend::Issued), ApiError> {
-    let {% if "role-management" in handlers %}mut {% endif %}user = find_or_create_user(state, connection, provider, info, tokens).await?;
+    let {% if "role-management" in handlers %}mut {% endif %}user = match (account, unusable_hash) {
+        (Account::Linked(user_id), _) => {
+            linked_user(connection, provider, info, tokens, user_id).await?
+        }
+        (Account::SameEmail(user_id, email), Some(password_hash)) => {
+            // The account is locked before anything of it is read, as every transaction that
+            // changes an account's access does: the user row, then its tokens and links.
+            let user = db::lock_user(connection, user_id)
+                .await?
+                .filter(|user| user.email == normalize(email))
+                .ok_or_else(changed_meanwhile)?;
+            let user = link_existing(connection, user, &password_hash).await?;
+            link(connection, provider, info, tokens, user.id).await?;
+            user
+        }
+        (Account::New(email), Some(password_hash)) => {
+            let user = create(state, connection, email, password_hash).await?;
+            // A new account whose link fails (another login linked this provider account
+            // meanwhile) is rolled back with it: the address stays free.
+            link(connection, provider, info, tokens, user.id).await?;
+            hooks::post_registration(state, connection, &user).await?;
+            user
+        }
+        (_, None) => return Err(changed_meanwhile()),
+    };
     // The same checks as `POST /login`, answered with 400 like every failed callback.
     if !user.is_active {
         return Err(ApiError::bad_request(
@@ -178,69 +270,42 @@ async fn log_in(
     // The provider proved the login, not the password: issued only while the user is active.
     let issued = backend::issue(state, connection, &user, None).await?;
 {%- if "role-management" in handlers %}
-    crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
+    crate::{{ module }}::roles::load_roles(&mut *connection, &mut user).await?;
 {%- endif %}
     hooks::post_login(state, connection, &user).await?;
     Ok((user, issued))
 }
 
-/// The user the provider's account is linked to; else, when the provider verified the email
-/// address, the account with that address (linked now if allowed) or a new account.
-///
-/// A link is stored only for an address the provider verified: a link made for an unverified
-/// address could belong to someone who merely typed the owner's address at the provider, and
-/// would let them into the owner's account later.
-async fn find_or_create_user(
-    state: &UsersState,
+/// What a login answers when the account or its links changed between the look before its
+/// transaction and the transaction (another login, a reset): trying again sees the new state.
+fn changed_meanwhile() -> ApiError {
+    ApiError::bad_request(
+        "account_conflict",
+        "This account changed during the login (another login or a reset); try again.",
+    )
+}
+
+/// Links the provider account to the user: 400 when another login linked it meanwhile (the
+/// unique key on the provider account decides).
+async fn link(
     connection: &mut db::Connection,
     provider: &OAuth2Provider,
     info: &ProviderUser,
     tokens: &ProviderTokens,
-) -> Result<User, ApiError> {
-    let linked =
-        oauth2::find_linked_user(&mut *connection, &provider.name, &info.account_id).await?;
-    if let Some(user_id) = linked {
-        return linked_user(connection, provider, info, tokens, user_id).await;
-    }
-    let email = info.email.as_deref().ok_or_else(|| {
-        ApiError::bad_request(
-            "missing_email",
-            "The provider did not share an email address; allow it to and try again.",
-        )
-    })?;
-    if !info.email_verified {
-        return Err(ApiError::bad_request(
-            "email_not_verified",
-            "The provider has not verified this email address; verify it there first.",
-        ));
-    }
-    let (user, created) = match db::find_user_by_email(&mut *connection, email).await? {
-        Some(user) => (link_existing(state, connection, user).await?, false),
-        None => (create(state, connection, email).await?, true),
-    };
-    // A new account whose link fails (another login linked this provider account meanwhile) is
-    // rolled back with it: the address stays free.
-    let linked = oauth2::link_account(
+    user_id: Uuid,
+) -> Result<(), ApiError> {
+    oauth2::link_account(
         &mut *connection,
         &provider.name,
         &info.account_id,
-        user.id,
+        user_id,
         tokens,
     )
-    .await;
-    if let Err(error) = linked {
-        return Err(match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::bad_request(
-                "account_conflict",
-                "This account was linked by another login at the same time; try again.",
-            ),
-            _ => ApiError::internal(error),
-        });
-    }
-    if created {
-        hooks::post_registration(state, connection, &user).await?;
-    }
-    Ok(user)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => changed_meanwhile(),
+        _ => error.into(),
+    })
 }
 
 /// The user a provider account is linked to, with the tokens of this login stored.
@@ -249,12 +314,19 @@ async fn linked_user(
     provider: &OAuth2Provider,
     info: &ProviderUser,
     tokens: &ProviderTokens,
-    user_id: uuid::Uuid,
+    user_id: Uuid,
 ) -> Result<User, ApiError> {
-    let gone = || ApiError::bad_request("unknown_account", "This account no longer exists.");
-    let user = db::find_user_by_id(&mut *connection, user_id)
+    // The account is locked first (see `log_in`), then the link is read again: a reset or a
+    // verification that dropped it meanwhile has committed by now, and then this login gets no
+    // credential from a link that no longer exists.
+    let user = db::lock_user(connection, user_id)
         .await?
-        .ok_or_else(gone)?;
+        .ok_or_else(changed_meanwhile)?;
+    let linked =
+        oauth2::find_linked_user(&mut *connection, &provider.name, &info.account_id).await?;
+    if linked != Some(user_id) {
+        return Err(changed_meanwhile());
+    }
     let proven = info.email_verified
         && info
             .email
@@ -265,30 +337,23 @@ async fn linked_user(
         // The provider proved the address of an account nobody had verified: it is this
         // person's, and whatever someone else holds on it (sessions, mail links, other providers'
         // links) goes; this provider's link is made again.
-        db::drop_unproven_access(&mut *connection, user.id).await?;
-        oauth2::link_account(
-            &mut *connection,
-            &provider.name,
-            &info.account_id,
-            user.id,
-            tokens,
-        )
-        .await?;
+        db::drop_unproven_access(connection, user.id).await?;
+        link(connection, provider, info, tokens, user.id).await?;
     } else {
         oauth2::update_tokens(&mut *connection, &provider.name, &info.account_id, tokens).await?;
     }
     db::find_user_by_id(&mut *connection, user_id)
         .await?
-        .ok_or_else(gone)
+        .ok_or_else(changed_meanwhile)
 }
 {%- if "verify" in handlers %}
 
 /// Links a login to an existing account with the same email address, which the provider verified,
-/// when [`OAUTH2_LINK_VERIFIED_EMAILS`] is on.
+/// when [`OAUTH2_LINK_VERIFIED_EMAILS`] is on. `user` is locked.
 async fn link_existing(
-    state: &UsersState,
     connection: &mut db::Connection,
     user: User,
+    unusable_hash: &str,
 ) -> Result<User, ApiError> {
     if !OAUTH2_LINK_VERIFIED_EMAILS {
         return Err(ApiError::bad_request(
@@ -304,14 +369,13 @@ async fn link_existing(
     // the owner, who claims the account: the password set at registration is discarded and every
     // session, mail link and provider link of the account is dropped (the owner can set a password
     // with a reset mail). Only the columns that change are written.
-    let password_hash = unusable_password_hash(state).await?;
-    db::set_password_hash(&mut *connection, user.id, &password_hash).await?;
+    db::set_password_hash(&mut *connection, user.id, unusable_hash).await?;
     if db::mark_verified(&mut *connection, user.id).await? {
-        db::drop_unproven_access(&mut *connection, user.id).await?;
+        db::drop_unproven_access(connection, user.id).await?;
     }
     db::find_user_by_id(&mut *connection, user.id)
         .await?
-        .ok_or_else(|| ApiError::bad_request("unknown_account", "This account no longer exists."))
+        .ok_or_else(changed_meanwhile)
 }
 {%- else %}
 
@@ -319,9 +383,9 @@ async fn link_existing(
 /// accounts are registered "verified" without any proof that the address is theirs, so linking by
 /// address would hand an account to whoever registered the address first.
 async fn link_existing(
-    _state: &UsersState,
     _connection: &mut db::Connection,
     _user: User,
+    _unusable_hash: &str,
 ) -> Result<User, ApiError> {
     Err(ApiError::bad_request(
         "linking_disabled",
@@ -335,21 +399,19 @@ async fn create(
     state: &UsersState,
     connection: &mut db::Connection,
     email: &str,
+    password_hash: String,
 ) -> Result<User, ApiError> {
     hooks::pre_registration(state, connection, email).await?;
     let new_user = NewUser {
         email,
-        password_hash: unusable_password_hash(state).await?,
+        password_hash,
         is_active: true,
         is_verified: true,
     };
     let user = db::create_user(&mut *connection, new_user)
         .await
         .map_err(|error| match error {
-            WriteError::EmailTaken => ApiError::bad_request(
-                "account_conflict",
-                "An account with this email address was created at the same time; try again.",
-            ),
+            WriteError::EmailTaken => changed_meanwhile(),
             other => other.into(),
         })?;
     Ok(user)

@@ -2,6 +2,7 @@
 
 use axum::{Router, extract::State, http::StatusCode, routing::post};
 use serde::Deserialize;
+use uuid::Uuid;
 
 use crate::{{ module }}::{
     UsersState,
@@ -68,18 +69,22 @@ async fn reset_password(
     let token_hash = tokens::hash(&request.token);
     // A look at the link first, so that a wrong one costs no password hash (and an inactive
     // account, which `forgot-password` mails nothing to, cannot use an older one).
-    if db::find_user_by_token(&state.db, Purpose::Reset, &token_hash)
+    let user = db::find_user_by_token(&state.db, Purpose::Reset, &token_hash)
         .await?
-        .is_none()
-    {
-        return Err(invalid_link());
-    }
+        .ok_or_else(invalid_link)?;
     // Hashed before the transaction begins: no connection is held while it is computed.
     let password_hash = state.passwords.hash(request.password).await?;
     // The link is spent, the password set, the account's other access dropped and the hook run in
     // one transaction: a hook that fails keeps the old password and the link.
     let mut transaction = db::begin(&state.db).await?;
-    let outcome = reset_with_token(&state, &mut transaction, &token_hash, &password_hash).await;
+    let outcome = reset_with_token(
+        &state,
+        &mut transaction,
+        user.id,
+        &token_hash,
+        &password_hash,
+    )
+    .await;
     let user = db::finish(transaction, outcome).await?;
     Ok(axum::Json(user))
 }
@@ -88,23 +93,29 @@ async fn reset_password(
 async fn reset_with_token(
     state: &UsersState,
     connection: &mut db::Connection,
+    user_id: Uuid,
     token_hash: &str,
     password_hash: &str,
 ) -> Result<User, ApiError> {
-    // Taking the token deletes it: of two requests racing with one link, one gets it.
-    let user_id = db::take_token(&mut *connection, Purpose::Reset, token_hash)
+    // The account first, as every transaction that changes an account's access does: a login
+    // racing this reset waits for it and then finds the new password hash (see `db::lock_user`).
+    db::lock_user(connection, user_id)
         .await?
         .ok_or_else(invalid_link)?;
+    // Taking the token deletes it: of two requests racing with one link, one gets it.
+    if db::take_token(connection, Purpose::Reset, token_hash).await? != Some(user_id) {
+        return Err(invalid_link());
+    }
+    // Only the hash is written: a change made to the account meanwhile (a deactivation) stays.
+    db::set_password_hash(&mut *connection, user_id, password_hash).await?;
+    // Whoever reads the mails of the address owns the account: everything that someone else could
+    // still use (sessions, access tokens, other mail links{% if "oauth2" in handlers %}, linked provider accounts{% endif %}) stops working.
+    db::drop_unproven_access(connection, user_id).await?;
     let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&mut *connection, user_id)
         .await?
         .ok_or_else(invalid_link)?;
-    // Only the hash is written: a change made to the account meanwhile (a deactivation) stays.
-    db::set_password_hash(&mut *connection, user.id, password_hash).await?;
-    // Whoever reads the mails of the address owns the account: everything that someone else could
-    // still use (sessions, access tokens, other mail links{% if "oauth2" in handlers %}, linked provider accounts{% endif %}) stops working.
-    db::drop_unproven_access(&mut *connection, user.id).await?;
 {%- if "role-management" in handlers %}
-    crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
+    crate::{{ module }}::roles::load_roles(&mut *connection, &mut user).await?;
 {%- endif %}
     hooks::post_password_reset(state, connection, &user).await?;
     Ok(user)

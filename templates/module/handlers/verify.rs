@@ -7,6 +7,7 @@ use axum::{
     routing::post,
 };
 use serde::Deserialize;
+use uuid::Uuid;
 
 use crate::{{ module }}::{
     UsersState,
@@ -72,10 +73,15 @@ async fn verify(
         return Ok(axum::Json(user));
     }
 {%- endif %}
+    let token_hash = tokens::hash(&token);
+    // A look at the link first: a wrong one costs no write transaction.
+    let user_id = db::token_owner(&state.db, Purpose::Verify, &token_hash)
+        .await?
+        .ok_or_else(invalid_link)?;
     // The token is taken, the address marked verified and the hook run in one transaction: a hook
     // that fails leaves the link working for another try.
     let mut transaction = db::begin(&state.db).await?;
-    let outcome = verify_token(&state, &mut transaction, &token).await;
+    let outcome = verify_token(&state, &mut transaction, user_id, &token_hash).await;
     let user = db::finish(transaction, outcome).await?;
     Ok(axum::Json(user))
 }
@@ -84,32 +90,40 @@ async fn verify(
 async fn verify_token(
     state: &UsersState,
     connection: &mut db::Connection,
-    token: &str,
+    user_id: Uuid,
+    token_hash: &str,
 ) -> Result<User, ApiError> {
-    // Taking the token deletes it: a verification link works once.
-    let user_id = db::take_token(&mut *connection, Purpose::Verify, &tokens::hash(token))
+    // The account first, as every transaction that changes an account's access does (see
+    // `db::lock_user`).
+    db::lock_user(connection, user_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_token",
-                "This verification link is invalid, expired or already used.",
-            )
-        })?;
+        .ok_or_else(invalid_link)?;
+    // Taking the token deletes it: a verification link works once.
+    if db::take_token(connection, Purpose::Verify, token_hash).await? != Some(user_id) {
+        return Err(invalid_link());
+    }
     // Only the flag is written, and only if it was not set: the request that sets it is the one
     // that claims the account.
     if db::mark_verified(&mut *connection, user_id).await? {
         // The owner of the address has proved it: whoever registered the account before them may
         // hold sessions, mail links{% if "oauth2" in handlers %} or linked provider accounts{% endif %}, which all stop working.
-        db::drop_unproven_access(&mut *connection, user_id).await?;
+        db::drop_unproven_access(connection, user_id).await?;
     }
     let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&mut *connection, user_id)
         .await?
-        .ok_or_else(|| ApiError::bad_request("invalid_token", "This account no longer exists."))?;
+        .ok_or_else(invalid_link)?;
 {%- if "role-management" in handlers %}
-    crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
+    crate::{{ module }}::roles::load_roles(&mut *connection, &mut user).await?;
 {%- endif %}
     hooks::post_verification(state, connection, &user).await?;
     Ok(user)
+}
+
+fn invalid_link() -> ApiError {
+    ApiError::bad_request(
+        "invalid_token",
+        "This verification link is invalid, expired or already used.",
+    )
 }
 
 /// Mails a new verification link to an unverified account: always 202, whether or not the email

@@ -171,3 +171,53 @@ async fn a_reset_drops_a_pending_email_change() {
     assert_eq!(pending, None, "the pending change outlived the reset");
 }
 {%- endif %}
+{%- if "auth" in handlers %}
+
+// A handler and its hooks in one transaction (0.2.0).
+
+#[tokio::test]
+async fn a_login_with_the_old_password_racing_a_reset_gets_no_credential() {
+    use std::time::Duration;
+
+    use {{ crate_name }}::{{ module }}::db;
+
+    let app = app().await;
+    let user = app.create_user("ada@example.com", true, true).await;
+    // A reset of the account in flight, as while a slow `post_password_reset` hook runs: it holds
+    // the account, has set the new hash and dropped the old credentials, and commits later.
+    let new_hash = app
+        .state
+        .passwords
+        .hash(NEW_PASSWORD.to_owned())
+        .await
+        .expect("a hash");
+    let mut reset = db::begin(&app.state.db).await.expect("a transaction");
+    db::lock_user(&mut reset, user.id)
+        .await
+        .expect("the account's lock")
+        .expect("the account");
+    db::set_password_hash(&mut *reset, user.id, &new_hash)
+        .await
+        .expect("the new hash");
+    db::drop_unproven_access(&mut reset, user.id)
+        .await
+        .expect("the old access dropped");
+    let login = app.post(
+        "/login",
+        json!({ "email": "ada@example.com", "password": PASSWORD }),
+    );
+    let commit = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        db::finish(reset, Ok(())).await.expect("the reset commits");
+    };
+    let (response, ()) = tokio::join!(login, commit);
+    // The old password was right when the login read the account, but the reset came first.
+    response.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    app.post(
+        "/login",
+        json!({ "email": "ada@example.com", "password": NEW_PASSWORD }),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+}
+{%- endif %}

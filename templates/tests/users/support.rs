@@ -146,6 +146,17 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
+    /// Reads a response of the router, its body as JSON (`Null` when it is not JSON).
+    async fn read(response: axum::response::Response) -> Self {
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("a body").to_bytes();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
     pub fn assert_status(&self, expected: StatusCode) -> &Self {
@@ -281,13 +292,31 @@ impl TestApp {
             .oneshot(request)
             .await
             .expect("the router is infallible");
-        let (parts, body) = response.into_parts();
-        let bytes = body.collect().await.expect("a body").to_bytes();
-        TestResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        TestResponse::read(response).await
+    }
+
+    /// Sends these `POST`s (path, JSON body) all at once, each on a task of its own, and returns
+    /// the answers in the same order.
+    pub async fn post_all_at_once(&self, requests: Vec<(String, Value)>) -> Vec<TestResponse> {
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|(path, body)| {
+                let request = Request::post(path)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body.to_string()))
+                    .expect("a valid request");
+                tokio::spawn(self.router.clone().oneshot(request))
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            let response = task
+                .await
+                .expect("the request's task")
+                .expect("the router is infallible");
+            answers.push(TestResponse::read(response).await);
         }
+        answers
     }
 
     /// `POST` a body as it is, with this content type.

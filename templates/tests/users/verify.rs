@@ -3,7 +3,11 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use {{ crate_name }}::{{ module }}::tokens::Purpose;
+use {{ crate_name }}::{{ module }}::{
+    config::VERIFY_TOKEN_TTL,
+    db,
+    tokens::{self, Purpose},
+};
 
 {% if "auth" in handlers -%}
 use crate::support::{Credential, app};
@@ -132,4 +136,40 @@ async fn verifying_an_account_drops_every_token_that_someone_else_could_hold() {
 {%- else %}
     let _ = reset;
 {%- endif %}
+}
+
+// A handler and its hooks in one transaction (0.2.0).
+
+#[tokio::test]
+async fn more_verifications_at_once_than_the_pool_has_connections_all_succeed() {
+    // Each verification holds one connection for its transaction; one that asked the pool for a
+    // second connection meanwhile would wait for the others, which wait for it.
+    let app = app().await;
+    let count = app.state.db.options().get_max_connections() as usize * 3;
+    let mut requests = Vec::new();
+    for n in 0..count {
+        let user = app
+            .create_user(&format!("user{n}@example.com"), false, true)
+            .await;
+        let (token, token_hash) = tokens::generate();
+        db::insert_token(
+            &app.state.db,
+            user.id,
+            Purpose::Verify,
+            &token_hash,
+            db::expires_in(VERIFY_TOKEN_TTL),
+        )
+        .await
+        .expect("a token");
+        requests.push(("/verify".to_owned(), json!({ "token": token })));
+    }
+    for (n, response) in app.post_all_at_once(requests).await.iter().enumerate() {
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "verification {n} of {count}: {}",
+            response.body
+        );
+        assert_eq!(response.body["is_verified"], true);
+    }
 }
