@@ -599,3 +599,49 @@ fn cargo_toml_takes_the_new_requirement_where_the_tool_wrote_the_old_one() {
     let cargo = &pkg.record()["cargo"]["dependencies"];
     assert_eq!(cargo["axum"].as_str(), Some("0.8"));
 }
+
+/// Every Rust file 0.1.0 generated for `--handlers all`, on every backend and database, edited
+/// where both versions leave it alone (a developer's note): the upgrade merges them all without
+/// a conflict and keeps every edit. Its tables, one line per file, are printed:
+/// `cargo nextest run --test upgrade -E 'test(every_generated_rust_file)' --no-capture`.
+#[test]
+fn every_generated_rust_file_edited_away_from_the_changes_merges_on_every_backend_and_database() {
+    for backend in ["session", "jwt", "jwt-cookie"] {
+        for db in ["sqlite", "postgres", "mysql"] {
+            let choices = ["--backend", backend, "--db", db, "--handlers", "all"];
+            let pkg = Pkg::hello();
+            pkg.init(&[&["--template-version", OLD][..], &choices[..]].concat());
+            let theirs = Pkg::hello();
+            theirs.init(&choices);
+            let mut edits = Vec::new();
+            for file in pkg.record()["files"].as_table().unwrap().keys() {
+                if !file.ends_with(".rs") || !theirs.exists(file) {
+                    continue;
+                }
+                let note = format!("Our note in {file}.");
+                if let Some(text) =
+                    safe_edit::insert_note(&pkg.read(file), &theirs.read(file), &note)
+                {
+                    pkg.write(file, &text);
+                    edits.push((file.clone(), format!("// {note}\n")));
+                }
+            }
+            assert!(edits.len() > 20, "{backend}/{db}: only {} edits", edits.len());
+            let output = pkg.cmd().arg("upgrade").output().expect("upgrade runs");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            println!("--- {backend} / {db}: {} files edited\n{stdout}", edits.len());
+            assert!(
+                output.status.success(),
+                "{backend}/{db}: the upgrade failed:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            for (file, text) in &edits {
+                assert!(
+                    pkg.read(file).contains(text.as_str()),
+                    "{backend}/{db}: {file} lost the edit {text:?}"
+                );
+                assert!(!pkg.read(file).contains("<<<<<<<"), "{backend}/{db}: {file}");
+            }
+        }
+    }
+}
