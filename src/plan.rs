@@ -679,23 +679,33 @@ mod tests {
         assert!(second.get("migrations/20250102030405_users.sql").is_some());
     }
 
-    #[test]
-    fn add_handler_inserts_the_module_lines_and_router_line_of_what_it_brings() {
-        let (_dir, project) = package(None);
-        let first = build_plan(&project, &options(&["auth"], "src/users", false));
-        let mut opts = options(&["auth", "role-management"], "src/users", false);
+    /// What `add-handler` plans to insert per file when the `auth` package that `first` planned
+    /// gets `handlers`.
+    fn planned_insertions(
+        project: &Project,
+        first: &Plan,
+        handlers: &[&str],
+    ) -> impl Fn(&str) -> Vec<Insertion> {
+        let mut opts = options(handlers, "src/users", false);
         opts.mode = Mode::AddHandler {
             previous: vec!["auth".into()],
         };
         opts.previous = Some(first.record.clone());
-        let plan = build_plan(&project, &opts);
-        let insertions = |path: &str| match &plan.get(path).unwrap().policy {
+        let plan = build_plan(project, &opts);
+        move |path: &str| match &plan.get(path).unwrap().policy {
             Policy::Generated {
                 previous: Some(previous),
                 ..
             } => previous.insertions.clone(),
             other => panic!("{path}: {other:?}"),
-        };
+        }
+    }
+
+    #[test]
+    fn add_handler_inserts_the_module_lines_and_router_line_of_what_it_brings() {
+        let (_dir, project) = package(None);
+        let first = build_plan(&project, &options(&["auth"], "src/users", false));
+        let insertions = planned_insertions(&project, &first, &["auth", "role-management"]);
         let manifest = Manifest::embedded().unwrap();
         assert_eq!(
             insertions("src/users/mod.rs"),
@@ -719,19 +729,7 @@ mod tests {
 
         // OAuth2 also adds a state field to `mod.rs`: more than wiring, so no insertion (the new
         // version goes beside an edited file), while `handlers/mod.rs` still gets its line.
-        let mut opts = options(&["auth", "oauth2"], "src/users", false);
-        opts.mode = Mode::AddHandler {
-            previous: vec!["auth".into()],
-        };
-        opts.previous = Some(first.record.clone());
-        let plan = build_plan(&project, &opts);
-        let insertions = |path: &str| match &plan.get(path).unwrap().policy {
-            Policy::Generated {
-                previous: Some(previous),
-                ..
-            } => previous.insertions.clone(),
-            other => panic!("{path}: {other:?}"),
-        };
+        let insertions = planned_insertions(&project, &first, &["auth", "oauth2"]);
         assert!(insertions("src/users/mod.rs").is_empty());
         assert_eq!(
             insertions("src/users/handlers/mod.rs")[0].lines,

@@ -796,12 +796,11 @@ fn help_lists_every_command_and_the_handlers() {
         .stdout(contains("password-reset").and(contains("--dry-run")));
 }
 
-#[test]
-fn add_handler_without_a_verified_base_and_without_the_marker_prints_the_line_to_paste() {
+/// An `auth` package whose record names another build's `mod.rs` (what the record says was
+/// generated is not what these templates generate): `add-handler` has no base to merge it from.
+fn auth_package_without_a_base_for_its_router() -> Pkg {
     let pkg = Pkg::hello();
     pkg.init(&["--handlers", "auth"]);
-    // What the record says was generated is not what these templates generate (another build):
-    // no base to merge from.
     let recorded = pkg.record()["files"]["src/users/mod.rs"]
         .as_str()
         .unwrap()
@@ -810,6 +809,12 @@ fn add_handler_without_a_verified_base_and_without_the_marker_prints_the_line_to
         .read("cargo-users.toml")
         .replace(&recorded, &"0".repeat(64));
     pkg.write("cargo-users.toml", &record);
+    pkg
+}
+
+#[test]
+fn add_handler_without_a_verified_base_and_without_the_marker_prints_the_line_to_paste() {
+    let pkg = auth_package_without_a_base_for_its_router();
     let router = pkg.read("src/users/mod.rs");
     pkg.write(
         "src/users/mod.rs",
@@ -830,17 +835,7 @@ fn add_handler_without_a_verified_base_and_without_the_marker_prints_the_line_to
 
 #[test]
 fn add_handler_without_a_verified_base_and_without_the_modules_marker_prints_the_module_line() {
-    let pkg = Pkg::hello();
-    pkg.init(&["--handlers", "auth"]);
-    // Another build's record: no base to merge `mod.rs` from.
-    let recorded = pkg.record()["files"]["src/users/mod.rs"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let record = pkg
-        .read("cargo-users.toml")
-        .replace(&recorded, &"0".repeat(64));
-    pkg.write("cargo-users.toml", &record);
+    let pkg = auth_package_without_a_base_for_its_router();
     let root = pkg.read("src/users/mod.rs");
     assert!(
         root.contains("pub mod tokens;\n// cargo-users: modules\n"),

@@ -626,10 +626,17 @@ fn every_generated_rust_file_edited_away_from_the_changes_merges_on_every_backen
                     edits.push((file.clone(), format!("// {note}\n")));
                 }
             }
-            assert!(edits.len() > 20, "{backend}/{db}: only {} edits", edits.len());
+            assert!(
+                edits.len() > 20,
+                "{backend}/{db}: only {} edits",
+                edits.len()
+            );
             let output = pkg.cmd().arg("upgrade").output().expect("upgrade runs");
             let stdout = String::from_utf8_lossy(&output.stdout);
-            println!("--- {backend} / {db}: {} files edited\n{stdout}", edits.len());
+            println!(
+                "--- {backend} / {db}: {} files edited\n{stdout}",
+                edits.len()
+            );
             assert!(
                 output.status.success(),
                 "{backend}/{db}: the upgrade failed:\n{stdout}\n{}",
@@ -640,7 +647,10 @@ fn every_generated_rust_file_edited_away_from_the_changes_merges_on_every_backen
                     pkg.read(file).contains(text.as_str()),
                     "{backend}/{db}: {file} lost the edit {text:?}"
                 );
-                assert!(!pkg.read(file).contains("<<<<<<<"), "{backend}/{db}: {file}");
+                assert!(
+                    !pkg.read(file).contains("<<<<<<<"),
+                    "{backend}/{db}: {file}"
+                );
             }
         }
     }

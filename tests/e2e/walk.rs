@@ -174,7 +174,11 @@ fn a_failing_hook_undoes_the_registration(app: &App) {
         .mail
         .mails()
         .iter()
-        .filter(|mail| mail.to.iter().any(|to| to.eq_ignore_ascii_case(&account.email)))
+        .filter(|mail| {
+            mail.to
+                .iter()
+                .any(|to| to.eq_ignore_ascii_case(&account.email))
+        })
         .count();
     assert_eq!(
         mailed,
@@ -188,7 +192,10 @@ fn a_failing_hook_undoes_the_registration(app: &App) {
         200,
         "POST /verify with the newest link of the retried registration",
     );
-    assert_eq!(verified["id"], user["id"], "the link verifies the retried account: {verified}");
+    assert_eq!(
+        verified["id"], user["id"],
+        "the link verifies the retried account: {verified}"
+    );
 }
 
 /// The failure rows of `register`: 409 for a taken email in any letter case, 422 for a bad
