@@ -287,14 +287,15 @@ pub async fn revoke(state: &UsersState, credential: &Credential) -> Result<(), A
     Ok(())
 }
 
-/// Revokes every credential of the user except `keep`.
+/// Revokes every credential of the user except `keep`, on the pool (`&state.db`) or in a
+/// transaction (`&mut *connection`).
 pub async fn revoke_all(
-    state: &UsersState,
+    executor: impl sqlx::Executor<'_, Database = db::Db>,
     user_id: Uuid,
     keep: Option<&Credential>,
 ) -> Result<(), ApiError> {
     let keep = keep.map(|credential| credential.token_hash.as_str());
-    db::delete_user_tokens(&state.db, user_id, &[CREDENTIAL], keep).await?;
+    db::delete_user_tokens(executor, user_id, &[CREDENTIAL], keep).await?;
     Ok(())
 }
 

@@ -160,7 +160,7 @@ impl From<WriteError> for ApiError {
                 "email_taken",
                 "An account with this email address exists already.",
             ),
-            WriteError::Database(error) => ApiError::internal(error),
+            WriteError::Database(error) => error.into(),
         }
     }
 }
@@ -175,6 +175,14 @@ pub async fn begin(pool: &Pool) -> Result<Transaction, sqlx::Error> {
     // transaction that read first could otherwise fail at its first write, should another
     // connection have written meanwhile.
     pool.begin_with("BEGIN IMMEDIATE").await
+{%- elif db == "mysql" %}
+    let mut transaction = pool.begin().await?;
+    // A marker that [`finish`] looks for before it commits: after a deadlock InnoDB rolls the
+    // whole transaction back by itself, and the statements that follow each commit on their own.
+    sqlx::query("SAVEPOINT request")
+        .execute(&mut *transaction)
+        .await?;
+    Ok(transaction)
 {%- else %}
     pool.begin().await
 {%- endif %}
@@ -200,7 +208,23 @@ pub async fn finish<T>(
             // transaction answers with an error, and nothing is claimed.
             if let Err(error) = sqlx::query("SELECT 1").execute(&mut *transaction).await {
                 let _ = transaction.rollback().await;
-                return Err(error.into());
+                return Err(ApiError::internal(error));
+            }
+            transaction.commit().await?;
+            Ok(value)
+        }
+{%- elif db == "mysql" %}
+        Ok(value) => {
+            let mut transaction = transaction;
+            // Gone when InnoDB rolled the transaction back after an error (a deadlock) that a hook
+            // caught and did not return: what was written since then stands on its own, and the
+            // request is not answered as if all of it were stored.
+            if let Err(error) = sqlx::query("RELEASE SAVEPOINT request")
+                .execute(&mut *transaction)
+                .await
+            {
+                let _ = transaction.rollback().await;
+                return Err(ApiError::internal(error));
             }
             transaction.commit().await?;
             Ok(value)
@@ -354,7 +378,7 @@ pub async fn update_user(pool: &Pool, user: &mut User) -> Result<(), WriteError>
 /// Stores the hash of a token. The token itself is never stored: someone who reads the database
 /// gets no working session or mail link.
 pub async fn insert_token(
-    pool: &Pool,
+    executor: impl sqlx::Executor<'_, Database = Db>,
     user_id: Uuid,
     purpose: Purpose,
     token_hash: &str,
@@ -369,9 +393,35 @@ pub async fn insert_token(
     .bind(purpose.as_str())
     .bind(expires_at)
     .bind(now())
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
+}
+
+/// Stores the hash of a mailed link's token like [`insert_token`], but only while the user is
+/// active and still has the address the link is mailed to (`user.email`): one conditional
+/// statement, so a link asked for just before an address change cannot outlive it. Whether it
+/// was stored.
+pub async fn insert_mail_token(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    user: &User,
+    purpose: Purpose,
+    token_hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at) \
+         SELECT $1, id, $2, $3, $4 FROM users WHERE id = $5 AND email = $6 AND is_active",
+    )
+    .bind(token_hash)
+    .bind(purpose.as_str())
+    .bind(expires_at)
+    .bind(now())
+    .bind(user.id)
+    .bind(&user.email)
+    .execute(executor)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// Stores a credential's hash like [`insert_token`], but only while the user is still active and,
@@ -492,21 +542,26 @@ pub async fn delete_token(pool: &Pool, token_hash: &str) -> Result<(), sqlx::Err
 /// credential of the request that asked, so a password change does not log out its own
 /// session).
 pub async fn delete_user_tokens(
-    pool: &Pool,
+    executor: impl sqlx::Executor<'_, Database = Db>,
     user_id: Uuid,
     purposes: &[Purpose],
     keep: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    for purpose in purposes {
-        sqlx::query(
-            "DELETE FROM user_tokens WHERE user_id = $1 AND purpose = $2 AND token_hash <> $3",
-        )
-        .bind(user_id)
-        .bind(purpose.as_str())
-        .bind(keep.unwrap_or(""))
-        .execute(pool)
-        .await?;
+    if purposes.is_empty() {
+        return Ok(());
     }
+    let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM user_tokens WHERE user_id = ");
+    query.push_bind(user_id);
+    query
+        .push(" AND token_hash <> ")
+        .push_bind(keep.unwrap_or(""));
+    query.push(" AND purpose IN (");
+    let mut listed = query.separated(", ");
+    for purpose in purposes {
+        listed.push_bind(purpose.as_str());
+    }
+    query.push(")");
+    query.build().execute(executor).await?;
     Ok(())
 }
 
@@ -613,7 +668,7 @@ pub struct EmailChange {
 /// change replaces the older one, whose link stops working. `Ok(false)` when the user was deleted
 /// meanwhile (the foreign key refuses the row).
 pub async fn store_email_change(
-    pool: &Pool,
+    executor: impl sqlx::Executor<'_, Database = Db>,
     user_id: Uuid,
     email: &str,
     token_hash: &str,
@@ -637,7 +692,7 @@ pub async fn store_email_change(
         .bind(token_hash)
         .bind(expires_at)
         .bind(now())
-        .execute(pool)
+        .execute(executor)
         .await;
     match stored {
         Ok(_) => Ok(true),
@@ -650,10 +705,13 @@ pub async fn store_email_change(
 /// Deletes the user's pending email change, if any: its link stops working. Called when the
 /// password changes or is reset, the account is deactivated or its address changes, and when the
 /// user cancels the change.
-pub async fn delete_email_change(pool: &Pool, user_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn delete_email_change(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
         .bind(user_id)
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(())
 }
@@ -667,10 +725,22 @@ pub async fn pending_email(pool: &Pool, user_id: Uuid) -> Result<Option<String>,
         .await
 }
 
+/// Whose pending email change has a link with this token hash, read without taking it (the look
+/// before the transaction that takes it).
+pub async fn email_change_owner(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    token_hash: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM email_changes WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(executor)
+        .await
+}
+
 /// Deletes the pending change whose link has this token hash and returns it, if it existed and
 /// has not expired. Of two requests racing with the same link only one gets it.
 pub async fn take_email_change(
-    pool: &Pool,
+    connection: &mut Connection,
     token_hash: &str,
 ) -> Result<Option<EmailChange>, sqlx::Error> {
 {%- if db == "mysql" %}
@@ -679,14 +749,14 @@ pub async fn take_email_change(
     let sql = "SELECT user_id, email, expires_at FROM email_changes WHERE token_hash = $1";
     let change: Option<EmailChange> = sqlx::query_as(sql)
         .bind(token_hash)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *connection)
         .await?;
     let Some(change) = change else {
         return Ok(None);
     };
     let deleted = sqlx::query("DELETE FROM email_changes WHERE token_hash = $1")
         .bind(token_hash)
-        .execute(pool)
+        .execute(&mut *connection)
         .await?;
     let change = Some(change).filter(|_| deleted.rows_affected() == 1);
 {%- else %}
@@ -694,7 +764,7 @@ pub async fn take_email_change(
         "DELETE FROM email_changes WHERE token_hash = $1 RETURNING user_id, email, expires_at",
     )
     .bind(token_hash)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *connection)
     .await?;
 {%- endif %}
     Ok(change.filter(|change| change.expires_at > now()))
@@ -703,14 +773,18 @@ pub async fn take_email_change(
 /// Switches an active user's address to `email` and marks it verified (its owner used the link
 /// mailed to it). `Ok(false)` when the user is gone or inactive; `EmailTaken` when another
 /// account took the address meanwhile (the unique index decides).
-pub async fn switch_email(pool: &Pool, user_id: Uuid, email: &str) -> Result<bool, WriteError> {
+pub async fn switch_email(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    user_id: Uuid,
+    email: &str,
+) -> Result<bool, WriteError> {
     let updated = sqlx::query(
         "UPDATE users SET email = $1, is_verified = TRUE, updated_at = $2 WHERE id = $3 AND is_active",
     )
     .bind(super::email::normalize(email))
     .bind(now())
     .bind(user_id)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(updated.rows_affected() == 1)
 }

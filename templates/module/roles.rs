@@ -76,7 +76,7 @@ impl From<RoleWriteError> for ApiError {
             RoleWriteError::NameTaken => {
                 ApiError::conflict("role_name_taken", "A role with this name exists already.")
             }
-            RoleWriteError::Database(error) => ApiError::internal(error),
+            RoleWriteError::Database(error) => error.into(),
         }
     }
 }

@@ -7,9 +7,13 @@
 
 use axum::{Json as JsonResponse, Router, extract::State, routing::get};
 use serde::{Deserialize, Serialize};
+{%- if "verify" in handlers %}
+use uuid::Uuid;
+{%- endif %}
 
 use crate::{{ module }}::{
-    UsersState, backend,
+    UsersState,
+    backend::{self, CREDENTIAL, Credential},
 {%- if "verify" in handlers %}
     config::{CURRENT_USER_PATH, VERIFY_TOKEN_TTL},
 {%- else %}
@@ -100,9 +104,7 @@ async fn update_me(
     Json(request): Json<UpdateMeRequest>,
 ) -> Result<JsonResponse<Me>, ApiError> {
     let CurrentUser {
-        mut user,
-        credential,
-        ..
+        user, credential, ..
     } = current;
     let new_email = match request.email.as_deref() {
         // Compared in canonical form: another spelling of the current address is no change.
@@ -165,39 +167,85 @@ async fn update_me(
         return Err(db::WriteError::EmailTaken.into());
     }
 {%- endif %}
-    // Only the columns that change are written: an admin who deactivated the account while this
-    // request ran is not overruled by the copy of the user read at its start.
-    if let Some(password) = request.password {
-        user.password_hash = state.passwords.hash(password).await?;
-        db::set_password_hash(&state.db, user.id, &user.password_hash).await?;
-        // Whoever knew the old password may hold other sessions: end them all but this one.
-        backend::revoke_all(&state, user.id, Some(&credential)).await?;
-        // They may also have asked to move the account to their own address: that change goes
-        // too (a new one in this same request is stored below).
-        db::delete_email_change(&state.db, user.id).await?;
-    }
-    // A reset link mailed before a password or address change must not undo it.
-    db::delete_user_tokens(&state.db, user.id, &[Purpose::Reset], None).await?;
+    // Hashed before the transaction begins: no connection is held while it is computed.
+    let new_hash = match request.password {
+        Some(password) => Some(state.passwords.hash(password).await?),
+        None => None,
+    };
+    // Written in one transaction that holds the account, and only while what this request checked
+    // still holds: a reset or another password change that won the race has ended its session
+    // and changed the hash it verified, and then nothing here is written.
+    let mut transaction = db::begin(&state.db).await?;
 {%- if "verify" in handlers %}
-    if let Some(email) = new_email.as_deref() {
-        request_email_change(&state, &user, email).await?;
-    }
+    let outcome = apply_changes(
+        &mut transaction,
+        &user,
+        &credential,
+        new_hash.as_deref(),
+        new_email.as_deref(),
+    )
+    .await;
+{%- else %}
+    let outcome = apply_changes(&mut transaction, &user, &credential, new_hash.as_deref()).await;
 {%- endif %}
+{%- if "verify" in handlers %}
+    let link = db::finish(transaction, outcome).await?;
+    // Mailed only now that the change is committed.
+    if let (Some(email), Some(token)) = (new_email, link) {
+        mail_email_change(&state, &user, email, token);
+    }
+{%- else %}
+    db::finish(transaction, outcome).await?;
+{%- endif %}
+    let user = db::find_user_by_id(&state.db, user.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
     Ok(JsonResponse(Me::of(&state, user).await?))
 }
-{%- if "verify" in handlers %}
 
-/// Stores a pending change to `email` and mails its link there, and a notice to the current
-/// address.
-async fn request_email_change(
-    state: &UsersState,
+/// The writes of `PATCH /users/me`, in its transaction{% if "verify" in handlers %}; the token of the link to mail when the
+/// address changes{% endif %}.
+async fn apply_changes(
+    connection: &mut db::Connection,
     user: &User,
-    email: &str,
+    credential: &Credential,
+    new_hash: Option<&str>,
+{%- if "verify" in handlers %}
+    new_email: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+{%- else %}
 ) -> Result<(), ApiError> {
+{%- endif %}
+    // The account first, as every transaction that changes an account's access does (see
+    // `db::lock_user`); then what the request checked: the password it verified is still the
+    // account's, and its session still exists.
+    let locked = db::lock_user(connection, user.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let session = db::token_owner(&mut *connection, CREDENTIAL, &credential.token_hash).await?;
+    if locked.password_hash != user.password_hash || session != Some(user.id) {
+        return Err(ApiError::unauthorized());
+    }
+    // Only the columns that change are written: an admin who deactivated the account while this
+    // request ran is not overruled by the copy of the user read at its start.
+    if let Some(new_hash) = new_hash {
+        db::set_password_hash(&mut *connection, user.id, new_hash).await?;
+        // Whoever knew the old password may hold other sessions: end them all but this one.
+        backend::revoke_all(&mut *connection, user.id, Some(credential)).await?;
+        // They may also have asked to move the account to their own address: that change goes
+        // too (a new one in this same request is stored below).
+        db::delete_email_change(&mut *connection, user.id).await?;
+    }
+    // A reset link mailed before a password or address change must not undo it.
+    db::delete_user_tokens(&mut *connection, user.id, &[Purpose::Reset], None).await?;
+{%- if "verify" in handlers %}
+    let Some(email) = new_email else {
+        return Ok(None);
+    };
     let (token, token_hash) = tokens::generate();
     // One pending change per user: this replaces an older one, whose link stops working.
     let stored = db::store_email_change(
-        &state.db,
+        &mut *connection,
         user.id,
         email,
         &token_hash,
@@ -208,7 +256,17 @@ async fn request_email_change(
         // The account was deleted while this request ran: its credential is gone with it.
         return Err(ApiError::unauthorized());
     }
-    let (state, user, email) = (state.clone(), user.clone(), email.to_owned());
+    Ok(Some(token))
+{%- else %}
+    Ok(())
+{%- endif %}
+}
+{%- if "verify" in handlers %}
+
+/// Mails the link of a pending change to the new address `email`, and a notice to the current
+/// one, in the background.
+fn mail_email_change(state: &UsersState, user: &User, email: String, token: String) {
+    let (state, user) = (state.clone(), user.clone());
     tokio::spawn(async move {
         let sent = hooks::send_email_change_token(&state, &email, &token).await;
         let noticed = hooks::send_email_change_notice(&state, &user, &email, false).await;
@@ -216,7 +274,6 @@ async fn request_email_change(
             tracing::error!(%error, user = %user.id, "email change mail not sent");
         }
     });
-    Ok(())
 }
 
 /// Confirms the pending email change whose link has `token`: the user's address becomes the new
@@ -226,21 +283,50 @@ pub async fn confirm_email_change(
     state: &UsersState,
     token: &str,
 ) -> Result<Option<User>, ApiError> {
-    // Taking the change deletes it: the link works once.
-    let Some(change) = db::take_email_change(&state.db, &tokens::hash(token)).await? else {
+    let token_hash = tokens::hash(token);
+    // A look first, for whose account the link is; the transaction then holds that account.
+    let Some(user_id) = db::email_change_owner(&state.db, &token_hash).await? else {
         return Ok(None);
     };
-    let Some(old) = db::find_user_by_id(&state.db, change.user_id).await? else {
+    let mut transaction = db::begin(&state.db).await?;
+    let outcome = switch_to_new_email(&mut transaction, user_id, &token_hash).await;
+    let Some((old, user)) = db::finish(transaction, outcome).await? else {
+        return Ok(None);
+    };
+    let (state, email) = (state.clone(), user.email.clone());
+    tokio::spawn(async move {
+        let noticed = hooks::send_email_change_notice(&state, &old, &email, true).await;
+        if let Err(error) = noticed {
+            tracing::error!(%error, user = %old.id, "email change notice not sent");
+        }
+    });
+    Ok(Some(user))
+}
+
+/// The writes of an email change's confirmation, in its transaction: the user before and after.
+async fn switch_to_new_email(
+    connection: &mut db::Connection,
+    user_id: Uuid,
+    token_hash: &str,
+) -> Result<Option<(User, User)>, ApiError> {
+    // The account first (see `db::lock_user`): a reset or password change racing this link has
+    // either dropped the change already or waits until the address has switched.
+    let Some(old) = db::lock_user(connection, user_id).await? else {
+        return Ok(None);
+    };
+    // Taking the change deletes it: the link works once.
+    let change = db::take_email_change(connection, token_hash).await?;
+    let Some(change) = change.filter(|change| change.user_id == user_id) else {
         return Ok(None);
     };
     // The address is the one bound to the link, never one read from the request.
-    if !db::switch_email(&state.db, change.user_id, &change.email).await? {
+    if !db::switch_email(&mut *connection, user_id, &change.email).await? {
         return Ok(None);
     }
     // Links mailed to the old address must not act on the account at its new one.
     db::delete_user_tokens(
-        &state.db,
-        change.user_id,
+        &mut *connection,
+        user_id,
         &[Purpose::Reset, Purpose::Verify],
         None,
     )
@@ -248,15 +334,10 @@ pub async fn confirm_email_change(
     // The address now belongs to whoever used the link: sessions and access tokens opened before
     // (by whoever held the account at its old address) all end. The link carries no credential,
     // so none is kept.
-    backend::revoke_all(state, change.user_id, None).await?;
-    let user = db::find_user_by_id(&state.db, change.user_id).await?;
-    let (state, email) = (state.clone(), change.email);
-    tokio::spawn(async move {
-        let noticed = hooks::send_email_change_notice(&state, &old, &email, true).await;
-        if let Err(error) = noticed {
-            tracing::error!(%error, user = %old.id, "email change notice not sent");
-        }
-    });
-    Ok(user)
+    backend::revoke_all(&mut *connection, user_id, None).await?;
+    let user = db::find_user_by_id(&mut *connection, user_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(Some((old, user)))
 }
 {%- endif %}

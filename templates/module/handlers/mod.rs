@@ -79,17 +79,19 @@ async fn replace_and_send_token(
     let (token, token_hash) = tokens::generate();
     {
         // One replacement at a time in this process: two quick requests for one user cannot
-        // interleave their delete and insert and leave two links working.
+        // interleave their delete and insert and leave two links working. (Single statements,
+        // no transaction: this runs after the answer, and holds no lock that outlives it.)
         let _turn = MAIL_TOKEN_TURN.lock().await;
         db::delete_user_tokens(&state.db, user.id, &[purpose], None).await?;
-        db::insert_token(
-            &state.db,
-            user.id,
-            purpose,
-            &token_hash,
-            db::expires_in(ttl),
-        )
-        .await?;
+        // Stored only while the account is active and still has the address the link goes to:
+        // an address change confirmed meanwhile dropped the links of the old one, and this one
+        // must not come after it.
+        let stored =
+            db::insert_mail_token(&state.db, user, purpose, &token_hash, db::expires_in(ttl))
+                .await?;
+        if !stored {
+            return Ok(());
+        }
     }
     match purpose {
         Purpose::Reset => hooks::send_password_reset_token(state, user, &token).await?,

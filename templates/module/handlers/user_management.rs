@@ -103,7 +103,9 @@ async fn update_user(
         None => None,
     };
     let revoke = password_hash.is_some() || request.is_active == Some(false);
-    let drop_reset_links = password_hash.is_some() || email.is_some();
+    // A reset link mailed before must not undo a new password, reach an old address, or work
+    // again once a deactivated account is active again.
+    let drop_reset_links = revoke || email.is_some();
     // Only the fields given are written, so a change made to the user meanwhile (by the user or
     // another admin) survives; and not at all if it would leave no active admin.
     let changes = UserChanges {
@@ -118,10 +120,9 @@ async fn update_user(
         UserUpdate::LastAdmin => return Err(last_admin()),
     }
     if revoke {
-        backend::revoke_all(&state, id, None).await?;
+        backend::revoke_all(&state.db, id, None).await?;
     }
     if drop_reset_links {
-        // A reset link mailed before must not undo the new password, nor reach the old address.
         db::delete_user_tokens(&state.db, id, &[Purpose::Reset], None).await?;
     }
     if email.is_some() {

@@ -436,9 +436,9 @@ async fn wait_until_a_write_waits(app: &TestApp) {
     let sql = "SELECT COUNT(*) FROM pg_stat_activity \
                WHERE datname = current_database() AND wait_event_type = 'Lock'";
 {%- else %}
-    // The statement runs as long as the lock keeps it waiting.
+    // The statement runs as long as the lock keeps it waiting: the request's lock of the user.
     let sql = "SELECT COUNT(*) FROM information_schema.processlist \
-               WHERE db = DATABASE() AND info LIKE 'UPDATE users SET password_hash%'";
+               WHERE db = DATABASE() AND info LIKE 'SELECT users.id%FOR UPDATE'";
 {%- endif %}
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -464,4 +464,55 @@ async fn privileged_fields_are_ignored() {
     response.assert_status(StatusCode::OK);
     assert_eq!(response.body["is_active"], true);
     assert_eq!(response.body["is_verified"], true);
+}
+
+// A handler and its hooks in one transaction (0.2.0).
+
+#[tokio::test]
+async fn a_password_change_racing_a_reset_of_the_account_changes_nothing() {
+    let app = app().await;
+    let (user, credential) = app.logged_in_user("ada@example.com").await;
+    // A reset of the account in flight, by its owner: it holds the account, has set the owner's
+    // new hash and ended every session, and commits later.
+    let owners_hash = app
+        .state
+        .passwords
+        .hash("the owner's new password".to_owned())
+        .await
+        .expect("a hash");
+    let mut reset = db::begin(&app.state.db).await.expect("a transaction");
+    db::lock_user(&mut reset, user.id)
+        .await
+        .expect("the account's lock")
+        .expect("the account");
+    db::set_password_hash(&mut *reset, user.id, &owners_hash)
+        .await
+        .expect("the new hash");
+    db::drop_unproven_access(&mut reset, user.id)
+        .await
+        .expect("the old access dropped");
+    // Meanwhile whoever knew the old password, with a session opened before, changes it.
+    let change = app.patch_as(
+        "/users/me",
+        json!({ "password": "the intruder's password", "current_password": PASSWORD }),
+        &credential,
+    );
+    let commit = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        db::finish(reset, Ok(())).await.expect("the reset commits");
+    };
+    let (response, ()) = tokio::join!(change, commit);
+    response.assert_error(StatusCode::UNAUTHORIZED, "not_authenticated");
+    app.post(
+        "/login",
+        json!({ "email": "ada@example.com", "password": "the owner's new password" }),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    app.post(
+        "/login",
+        json!({ "email": "ada@example.com", "password": "the intruder's password" }),
+    )
+    .await
+    .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
 }

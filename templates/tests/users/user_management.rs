@@ -370,3 +370,23 @@ async fn deactivating_or_deleting_the_last_active_admin_is_409() {
         .await
         .assert_error(StatusCode::CONFLICT, "last_admin");
 }
+{%- if db == "sqlite" %}
+
+#[tokio::test]
+async fn an_update_that_cannot_get_the_write_lock_in_time_is_503_busy_not_500() {
+    let app = app().await;
+    let admin = app.admin().await;
+    let user = app.create_user("carol@example.com", true, true).await;
+    // Another connection holds SQLite's write lock for longer than the busy timeout.
+    let lock = app.lock_token_writes().await;
+    let response = app
+        .patch_as(
+            &format!("/users/{}", user.id),
+            json!({ "is_verified": false }),
+            &admin,
+        )
+        .await;
+    lock.release().await;
+    response.assert_error(StatusCode::SERVICE_UNAVAILABLE, "busy");
+}
+{%- endif %}
