@@ -32,8 +32,9 @@
 #   BENCH_KEEP=1        keep the temporary folder (generated apps, databases, every log)
 #   BENCH_REUSE         the temporary folder of an earlier run kept with BENCH_KEEP=1: measure its
 #                       apps again instead of generating and building them
+#   BENCH_BUILD_ONLY=1  generate and build, keep the folder for BENCH_REUSE, measure nothing
 #   BENCH_NICE          niceness of every measured process: servers, wrk, the probe and the Argon2
-#                       limit (default -19 as root, else 0), so that other work on the machine
+#                       limit (default -10 as root, else 0), so that other work on the machine
 #                       disturbs the measurements less; the same for both sides of every ratio
 #
 # Everything listens on and talks to 127.0.0.1 only; every load run is bounded by wrk's -d.
@@ -57,7 +58,7 @@ LOGIN_CONNS=4
 FLOOD_CONNS=16
 PROBE_RATE=100  # GET /users/me per second from probe.py, with and without the flood
 if [ -z "${BENCH_NICE:-}" ]; then
-    if [ "$(id -u)" = 0 ]; then BENCH_NICE=-19; else BENCH_NICE=0; fi
+    if [ "$(id -u)" = 0 ]; then BENCH_NICE=-10; else BENCH_NICE=0; fi
 fi
 NICE=(nice -n "$BENCH_NICE")
 
@@ -114,6 +115,11 @@ build_cell() { # build_cell <backend> <db>
     for bin in benchapp bench_floor bench_argon2; do cp "$CARGO_TARGET_DIR/release/$bin" "$dir/bin/"; done
 }
 for cell in $CELLS; do build_cell "${cell%%:*}" "${cell##*:}"; done
+if [ "${BENCH_BUILD_ONLY:-0}" = 1 ]; then
+    BENCH_KEEP=1
+    echo "built; measure with BENCH_REUSE=$WORK" >&2
+    exit 0
+fi
 
 # --- helpers -----------------------------------------------------------------------------------
 free_port() {

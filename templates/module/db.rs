@@ -422,8 +422,9 @@ pub async fn take_token(
         .map(|(user_id, _)| user_id))
 }
 
-/// The active user that holds this unexpired token of this purpose{% if "role-management" in handlers %}, with their roles{% endif %}. One query, so
-/// that an authenticated request costs one round trip to the database.
+/// The active user that holds this unexpired token of this purpose{% if "role-management" in handlers %}, with their roles{% endif %}: the check
+/// of every authenticated request, in one query (one round trip to the database). Nothing of it is
+/// cached, so a revoked token or a deactivated user is refused at once, on every instance.
 pub async fn find_user_by_token(
     pool: &Pool,
     purpose: Purpose,

@@ -65,8 +65,8 @@ impl CurrentUser {
 pub struct MaybeUser(pub Option<CurrentUser>);
 
 /// Authenticates the request once; the result is kept in the request's extensions, so several
-/// extractors and layers on one request cost one database query (which brings the user, the
-/// credential's validity{% if "role-management" in handlers %} and the user's roles{% else %} and the account's status{% endif %} together).
+/// extractors and layers on one request cost one database query (the user{% if "role-management" in handlers %} with their roles{% endif %}, if
+/// the credential is valid now).
 async fn resolve(parts: &mut Parts, state: &UsersState) -> Result<Option<CurrentUser>, ApiError> {
     if let Some(cached) = parts.extensions.get::<Option<CurrentUser>>() {
         return Ok(cached.clone());
