@@ -21,7 +21,9 @@
 //! logout, a password change or deactivating a user revokes tokens server-side at once (a plain
 //! JWT would stay valid until it expires), on every server that shares the database.
 {%- endif %}
-
+{% if backend != "session" %}
+use std::sync::Arc;
+{% endif %}
 use axum::{
     Json,
     http::{HeaderMap, StatusCode, header},
@@ -86,9 +88,14 @@ pub struct Issued {
 }
 {%- if backend != "session" %}
 
-/// The signing keys, derived once from `USERS_SECRET`.
+/// The signing keys, derived once from `USERS_SECRET`. Cheap to clone (the state is cloned for
+/// every extractor and layer of every request).
 #[derive(Clone)]
 pub struct Backend {
+    keys: Arc<Keys>,
+}
+
+struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -102,10 +109,13 @@ impl Backend {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[JWT_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud", "sub"]);
-        Self {
+        let keys = Keys {
             encoding: EncodingKey::from_secret(config.secret.as_bytes()),
             decoding: DecodingKey::from_secret(config.secret.as_bytes()),
             validation,
+        };
+        Self {
+            keys: Arc::new(keys),
         }
     }
 }
@@ -186,7 +196,7 @@ pub async fn issue(
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &state.backend.encoding,
+        &state.backend.keys.encoding,
     )
     .map_err(ApiError::internal)?;
 {%- endif %}
@@ -268,8 +278,8 @@ pub async fn authenticate(
 {%- endif %}
     let Ok(data) = jsonwebtoken::decode::<Claims>(
         token.trim(),
-        &state.backend.decoding,
-        &state.backend.validation,
+        &state.backend.keys.decoding,
+        &state.backend.keys.validation,
     ) else {
         return Ok(None);
     };

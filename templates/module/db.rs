@@ -16,16 +16,20 @@ use sqlx::{
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::{PgPool, Postgres, migrate::MigrateDatabase, postgres::PgPoolOptions};
+use sqlx::{Connection as _, PgPool, Postgres, migrate::MigrateDatabase, postgres::PgPoolOptions};
 {%- else -%}
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::{MySql, MySqlPool, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
+use sqlx::{Connection as _, MySql, MySqlPool, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
 {%- endif %}
 use uuid::Uuid;
 
+{% if "role-management" in handlers -%}
+use super::{error::ApiError, model::User, roles::Role, tokens::Purpose};
+{%- else -%}
 use super::{error::ApiError, model::User, tokens::Purpose};
+{%- endif %}
 
 /// The connection pool.
 {%- if db == "sqlite" %}
@@ -57,6 +61,23 @@ pub type Transaction = sqlx::Transaction<'static, Db>;
 /// The columns of a [`User`], for `SELECT`s.
 pub const USER_COLUMNS: &str = "users.id, users.email, users.password_hash, users.is_active, users.is_verified, users.created_at, users.updated_at";
 
+/// Database connections per CPU core. A request holds a connection only while its queries run,
+/// so a few per core keep every core busy; more would only queue inside the database.
+const CONNECTIONS_PER_CORE: u32 = 4;
+{%- if db != "sqlite" %}
+/// A pooled connection idle for longer than this is checked with a round trip before use.
+const CHECK_IDLE_CONNECTIONS_AFTER: Duration = Duration::from_secs(10);
+{%- endif %}
+
+/// The size of the connection pool: [`CONNECTIONS_PER_CORE`] per core, at least 4.
+fn pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    u32::try_from(cores)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(CONNECTIONS_PER_CORE)
+        .max(4)
+}
+
 /// Connects to `DATABASE_URL` and brings the schema up to date with the migrations in
 /// `migrations/`.
 pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
@@ -66,7 +87,13 @@ pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
         .foreign_keys(true)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new().connect_with(options).await?;
+    let pool = SqlitePoolOptions::new()
+        // The connections are files in this process, which no server restart can break: sqlx's
+        // check of every connection it hands out would double the cost of each query.
+        .test_before_acquire(false)
+        .max_connections(pool_size())
+        .connect_with(options)
+        .await?;
 {%- else %}
     // Like SQLite creating its file: the first start creates the database.
     if !{% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::database_exists(database_url).await? {
@@ -78,6 +105,19 @@ pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
     }
     let pool = {% if db == "postgres" %}PgPoolOptions{% else %}MySqlPoolOptions{% endif %}::new()
         .acquire_timeout(Duration::from_secs(10))
+        .max_connections(pool_size())
+        // sqlx checks every connection it hands out with a round trip to the server by default,
+        // which doubles the cost of each query. A connection used in the last few seconds is known
+        // to work; one idle longer (the server may have restarted meanwhile) is still checked.
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > CHECK_IDLE_CONNECTIONS_AFTER {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(database_url)
         .await?;
 {%- endif %}
@@ -511,12 +551,58 @@ pub async fn token_owner(
     .await
 }
 
-/// The active user that holds this unexpired token of this purpose.
+/// The active user that holds this unexpired token of this purpose{% if "role-management" in handlers %}, with their roles{% endif %}: the check
+/// of every authenticated request, in one query (one round trip to the database). Nothing of it is
+/// cached, so a revoked token or a deactivated user is refused at once, on every instance.
 pub async fn find_user_by_token(
     pool: &Pool,
     purpose: Purpose,
     token_hash: &str,
 ) -> Result<Option<User>, sqlx::Error> {
+{%- if "role-management" in handlers %}
+    // One row per role, sorted by name (one row with empty role columns for a user without roles).
+    let rows: Vec<UserRoleRow> = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS}, roles.id AS role_id, roles.name AS role_name, \
+         roles.description AS role_description \
+         FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
+         LEFT JOIN user_roles ON user_roles.user_id = users.id \
+         LEFT JOIN roles ON roles.id = user_roles.role_id \
+         WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 AND user_tokens.expires_at > $3 \
+         AND users.is_active ORDER BY roles.name"
+    ))
+    .bind(token_hash)
+    .bind(purpose.as_str())
+    .bind(now())
+    .fetch_all(pool)
+    .await?;
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let mut user = first.user;
+    user.roles = std::iter::once((first.role_id, first.role_name, first.role_description))
+        .chain(rows.map(|row| (row.role_id, row.role_name, row.role_description)))
+        .filter_map(|(id, name, description)| {
+            Some(Role {
+                id: id?,
+                name: name?,
+                description,
+            })
+        })
+        .collect();
+    Ok(Some(user))
+}
+
+/// A row of [`find_user_by_token`]: the user and one of their roles, if they have any.
+#[derive(sqlx::FromRow)]
+struct UserRoleRow {
+    #[sqlx(flatten)]
+    user: User,
+    role_id: Option<Uuid>,
+    role_name: Option<String>,
+    role_description: Option<String>,
+}
+{%- else %}
     sqlx::query_as(&format!(
         "SELECT {USER_COLUMNS} FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
          WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 AND user_tokens.expires_at > $3 \
@@ -528,6 +614,7 @@ pub async fn find_user_by_token(
     .fetch_optional(pool)
     .await
 }
+{%- endif %}
 
 /// Deletes one token.
 pub async fn delete_token(pool: &Pool, token_hash: &str) -> Result<(), sqlx::Error> {

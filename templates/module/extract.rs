@@ -11,22 +11,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-{% if "role-management" in handlers -%}
-use super::{
-    UsersState,
-    backend::{self, Credential},
-    error::ApiError,
-    model::User,
-    roles,
-};
-{%- else -%}
 use super::{
     UsersState,
     backend::{self, Credential},
     error::ApiError,
     model::User,
 };
-{%- endif %}
 
 /// The logged-in user{% if "role-management" in handlers %}, with their roles{% endif %}. Answers 401 when the request has no valid credential.
 ///
@@ -75,25 +65,15 @@ impl CurrentUser {
 pub struct MaybeUser(pub Option<CurrentUser>);
 
 /// Authenticates the request once; the result is kept in the request's extensions, so several
-/// extractors and layers on one request cost one database lookup{% if "role-management" in handlers %} (and one more for the user's
-/// roles, which the role guards then read without asking the database again){% endif %}.
+/// extractors and layers on one request cost one database query (the user{% if "role-management" in handlers %} with their roles{% endif %}, if
+/// the credential is valid now).
 async fn resolve(parts: &mut Parts, state: &UsersState) -> Result<Option<CurrentUser>, ApiError> {
     if let Some(cached) = parts.extensions.get::<Option<CurrentUser>>() {
         return Ok(cached.clone());
     }
-{%- if "role-management" in handlers %}
-    let current = match backend::authenticate(state, &parts.headers).await? {
-        Some((mut user, credential)) => {
-            roles::load_roles(&state.db, &mut user).await?;
-            Some(CurrentUser { user, credential })
-        }
-        None => None,
-    };
-{%- else %}
     let current = backend::authenticate(state, &parts.headers)
         .await?
         .map(|(user, credential)| CurrentUser { user, credential });
-{%- endif %}
     parts.extensions.insert(current.clone());
     Ok(current)
 }
