@@ -472,25 +472,9 @@ async fn privileged_fields_are_ignored() {
 async fn a_password_change_racing_a_reset_of_the_account_changes_nothing() {
     let app = app().await;
     let (user, credential) = app.logged_in_user("ada@example.com").await;
-    // A reset of the account in flight, by its owner: it holds the account, has set the owner's
-    // new hash and ended every session, and commits later.
-    let owners_hash = app
-        .state
-        .passwords
-        .hash("the owner's new password".to_owned())
-        .await
-        .expect("a hash");
-    let mut reset = db::begin(&app.state.db).await.expect("a transaction");
-    db::lock_user(&mut reset, user.id)
-        .await
-        .expect("the account's lock")
-        .expect("the account");
-    db::set_password_hash(&mut *reset, user.id, &owners_hash)
-        .await
-        .expect("the new hash");
-    db::drop_unproven_access(&mut reset, user.id)
-        .await
-        .expect("the old access dropped");
+    // A reset of the account in flight, by its owner: it has ended every session, and commits
+    // later.
+    let reset = app.reset_in_flight(&user, "the owner's new password").await;
     // Meanwhile whoever knew the old password, with a session opened before, changes it.
     let change = app.patch_as(
         "/users/me",

@@ -183,25 +183,8 @@ async fn a_login_with_the_old_password_racing_a_reset_gets_no_credential() {
 
     let app = app().await;
     let user = app.create_user("ada@example.com", true, true).await;
-    // A reset of the account in flight, as while a slow `post_password_reset` hook runs: it holds
-    // the account, has set the new hash and dropped the old credentials, and commits later.
-    let new_hash = app
-        .state
-        .passwords
-        .hash(NEW_PASSWORD.to_owned())
-        .await
-        .expect("a hash");
-    let mut reset = db::begin(&app.state.db).await.expect("a transaction");
-    db::lock_user(&mut reset, user.id)
-        .await
-        .expect("the account's lock")
-        .expect("the account");
-    db::set_password_hash(&mut *reset, user.id, &new_hash)
-        .await
-        .expect("the new hash");
-    db::drop_unproven_access(&mut reset, user.id)
-        .await
-        .expect("the old access dropped");
+    // A reset of the account in flight: it has set the new hash and commits later.
+    let reset = app.reset_in_flight(&user, NEW_PASSWORD).await;
     let login = app.post(
         "/login",
         json!({ "email": "ada@example.com", "password": PASSWORD }),

@@ -295,6 +295,30 @@ impl TestApp {
         TestResponse::read(response).await
     }
 
+    /// A reset of `user`'s password to `new_password` in flight, as while a slow
+    /// `post_password_reset` hook runs: the transaction holds the account, has set the new hash
+    /// and dropped every other access, and commits when the test passes it to `db::finish`.
+    pub async fn reset_in_flight(&self, user: &User, new_password: &str) -> db::Transaction {
+        let new_hash = self
+            .state
+            .passwords
+            .hash(new_password.to_owned())
+            .await
+            .expect("a hash");
+        let mut reset = db::begin(&self.state.db).await.expect("a transaction");
+        db::lock_user(&mut reset, user.id)
+            .await
+            .expect("the account's lock")
+            .expect("the account");
+        db::set_password_hash(&mut *reset, user.id, &new_hash)
+            .await
+            .expect("the new hash");
+        db::drop_unproven_access(&mut reset, user.id)
+            .await
+            .expect("the old access dropped");
+        reset
+    }
+
     /// Sends these `POST`s (path, JSON body) all at once, each on a task of its own, and returns
     /// the answers in the same order.
     pub async fn post_all_at_once(&self, requests: Vec<(String, Value)>) -> Vec<TestResponse> {
