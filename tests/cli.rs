@@ -861,16 +861,7 @@ fn add_handler_without_a_verified_base_and_without_the_modules_marker_prints_the
 
 #[test]
 fn add_handler_without_a_verified_base_inserts_the_module_and_router_lines_at_their_markers() {
-    let pkg = Pkg::hello();
-    pkg.init(&["--handlers", "auth"]);
-    let recorded = pkg.record()["files"]["src/users/mod.rs"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let record = pkg
-        .read("cargo-users.toml")
-        .replace(&recorded, &"0".repeat(64));
-    pkg.write("cargo-users.toml", &record);
+    let pkg = auth_package_without_a_base_for_its_router();
     let edited = format!("// our note\n{}", pkg.read("src/users/mod.rs"));
     pkg.write("src/users/mod.rs", &edited);
     pkg.cmd()
