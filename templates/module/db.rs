@@ -5,7 +5,7 @@
 //! Queries are checked at run time (`sqlx::query_as`), so the project builds without a database.
 
 {% if db == "sqlite" -%}
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{
@@ -13,12 +13,12 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
 };
 {%- elif db == "postgres" -%}
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{Connection as _, PgPool, Postgres, migrate::MigrateDatabase, postgres::PgPoolOptions};
 {%- else -%}
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{Connection as _, MySql, MySqlPool, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
@@ -338,6 +338,9 @@ pub async fn create_user(
 {%- if "role-management" in handlers %}
         roles: Vec::new(),
 {%- endif %}
+{%- if "current-user" in handlers %}
+        pending_email: None,
+{%- endif %}
     };
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, is_active, is_verified, created_at, updated_at) \
@@ -561,20 +564,16 @@ pub async fn find_user_by_token(
 ) -> Result<Option<User>, sqlx::Error> {
 {%- if "role-management" in handlers %}
     // One row per role, sorted by name (one row with empty role columns for a user without roles).
-    let rows: Vec<UserRoleRow> = sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS}, roles.id AS role_id, roles.name AS role_name, \
-         roles.description AS role_description \
-         FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
-         LEFT JOIN user_roles ON user_roles.user_id = users.id \
-         LEFT JOIN roles ON roles.id = user_roles.role_id \
-         WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 AND user_tokens.expires_at > $3 \
-         AND users.is_active ORDER BY roles.name"
-    ))
-    .bind(token_hash)
-    .bind(purpose.as_str())
-    .bind(now())
-    .fetch_all(pool)
-    .await?;
+    let now = now();
+    let rows: Vec<UserRoleRow> = sqlx::query_as(&LOOKUP_SQL)
+{%- if "current-user" in handlers %}
+        .bind(now)
+{%- endif %}
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
     let mut rows = rows.into_iter();
     let Some(first) = rows.next() else {
         return Ok(None);
@@ -603,18 +602,48 @@ struct UserRoleRow {
     role_description: Option<String>,
 }
 {%- else %}
-    sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS} FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
-         WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 AND user_tokens.expires_at > $3 \
-         AND users.is_active"
-    ))
-    .bind(token_hash)
-    .bind(purpose.as_str())
-    .bind(now())
-    .fetch_optional(pool)
-    .await
+    let now = now();
+    sqlx::query_as(&LOOKUP_SQL)
+{%- if "current-user" in handlers %}
+        .bind(now)
+{%- endif %}
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(pool)
+        .await
 }
 {%- endif %}
+
+/// The statement of [`find_user_by_token`], put together once.
+static LOOKUP_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {USER_COLUMNS} \
+{%- if "current-user" in handlers %}
+         , (SELECT email FROM email_changes WHERE email_changes.user_id = users.id \
+         AND email_changes.expires_at > $1) AS pending_email \
+{%- endif %}
+{%- if "role-management" in handlers %}
+         , roles.id AS role_id, roles.name AS role_name, roles.description AS role_description \
+{%- endif %}
+         FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
+{%- if "role-management" in handlers %}
+         LEFT JOIN user_roles ON user_roles.user_id = users.id \
+         LEFT JOIN roles ON roles.id = user_roles.role_id \
+{%- endif %}
+{%- if "current-user" in handlers %}
+         WHERE user_tokens.token_hash = $2 AND user_tokens.purpose = $3 \
+         AND user_tokens.expires_at > $4 AND users.is_active \
+{%- else %}
+         WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 \
+         AND user_tokens.expires_at > $3 AND users.is_active \
+{%- endif %}
+{%- if "role-management" in handlers %}
+         ORDER BY roles.name \
+{%- endif %}
+         "
+    )
+});
 
 /// Deletes one token.
 pub async fn delete_token(pool: &Pool, token_hash: &str) -> Result<(), sqlx::Error> {

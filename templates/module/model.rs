@@ -39,6 +39,15 @@ pub struct User {
     #[sqlx(skip)]
     pub roles: Vec<super::roles::Role>,
 {%- endif %}
+{%- if "current-user" in handlers %}
+    /// The address the user is changing to while its link is unused (the field that
+    /// current-user adds here, shown as `pending_email` when there is one). Not a column: only the
+    /// credential look-up ([`crate::{{ module }}::db::find_user_by_token`], behind
+    /// `CurrentUser`) reads it, in the same query; the other functions in `db` leave it `None`.
+    #[sqlx(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
+{%- endif %}
 }
 
 // Written by hand so that logging a user never prints the password hash.

@@ -6,7 +6,7 @@
 {%- endif %}
 
 use axum::{Json as JsonResponse, Router, extract::State, routing::get};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 {%- if "verify" in handlers %}
 use uuid::Uuid;
 {%- endif %}
@@ -55,34 +55,19 @@ pub struct UpdateMeRequest {
     pub current_password: Option<String>,
 }
 
-/// The answer of `GET` and `PATCH /users/me`: the user, and the address they are changing to
-/// while its link has not been used (`pending_email`, absent when there is none).
-#[derive(Serialize)]
-pub struct Me {
-    /// The user, with the address in use.
-    #[serde(flatten)]
-    pub user: User,
-    /// The new address waiting for its link to be used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pending_email: Option<String>,
+/// The logged-in user: 200, or 401. The pending address, if any, came with the user in the one
+/// query that checked the credential.
+async fn me(user: CurrentUser) -> JsonResponse<User> {
+    JsonResponse(user.user)
 }
 
-impl Me {
-    async fn of(state: &UsersState, user: User) -> Result<Self, ApiError> {
-        let pending_email = db::pending_email(&state.db, user.id).await?;
-        Ok(Self {
-            user,
-            pending_email,
-        })
-    }
-}
-
-/// The logged-in user: 200, or 401.
-async fn me(
-    State(state): State<UsersState>,
-    user: CurrentUser,
-) -> Result<JsonResponse<Me>, ApiError> {
-    Ok(JsonResponse(Me::of(&state, user.user).await?))
+/// The user as `PATCH /users/me` answers: read again after the change, with the pending address.
+async fn reread(state: &UsersState, id: Uuid) -> Result<JsonResponse<User>, ApiError> {
+    let mut user = db::find_user_by_id(&state.db, id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    user.pending_email = db::pending_email(&state.db, id).await?;
+    Ok(JsonResponse(user))
 }
 
 /// Changes the logged-in user's email or password: 200 with the user; 422 when
@@ -102,7 +87,7 @@ async fn update_me(
     client: ClientAddr,
     current: CurrentUser,
     Json(request): Json<UpdateMeRequest>,
-) -> Result<JsonResponse<Me>, ApiError> {
+) -> Result<JsonResponse<User>, ApiError> {
     let CurrentUser {
         user, credential, ..
     } = current;
@@ -133,7 +118,7 @@ async fn update_me(
     }
 {%- endif %}
     if new_email.is_none() && request.password.is_none() {
-        return Ok(JsonResponse(Me::of(&state, user).await?));
+        return reread(&state, user.id).await;
     }
     let Some(current_password) = request.current_password else {
         return Err(ApiError::unprocessable(
@@ -197,10 +182,7 @@ async fn update_me(
 {%- else %}
     db::finish(transaction, outcome).await?;
 {%- endif %}
-    let user = db::find_user_by_id(&state.db, user.id)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    Ok(JsonResponse(Me::of(&state, user).await?))
+    reread(&state, user.id).await
 }
 
 /// The writes of `PATCH /users/me`, in its transaction{% if "verify" in handlers %}; the token of the link to mail when the
