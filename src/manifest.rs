@@ -280,7 +280,36 @@ impl Manifest {
                 )));
             }
         }
+        self.check_paths()?;
         self.check_wiring()
+    }
+
+    /// No two `[[file]]` entries render the same path for one selection: entries sharing a path
+    /// (one template per variant) must have disjoint `backends`, `dbs` or `app_mode` filters.
+    /// Handler filters never make two entries disjoint, since any handlers can be installed
+    /// together.
+    fn check_paths(&self) -> Result<()> {
+        fn overlap(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => a.iter().any(|x| b.contains(x)),
+                _ => true,
+            }
+        }
+        for (i, a) in self.file.iter().enumerate() {
+            for b in self.file.iter().skip(i + 1).filter(|b| b.path == a.path) {
+                let disjoint = !overlap(&a.backends, &b.backends)
+                    || !overlap(&a.dbs, &b.dbs)
+                    || matches!((a.app_mode, b.app_mode), (Some(x), Some(y)) if x != y);
+                if !disjoint {
+                    return Err(Error::failure(format!(
+                        "templates/manifest.toml: `{}` and `{}` both render `{}` for one \
+                         selection; give them disjoint `backends`, `dbs` or `app_mode` filters",
+                        a.template, b.template, a.path
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every `declared_in` names a file with a `modules` marker, and router lines have a file
@@ -456,6 +485,63 @@ declared_in = "module/mod.rs"
             manifest.file[1].module_line().as_deref(),
             Some("pub mod db;")
         );
+    }
+
+    #[test]
+    fn two_entries_rendering_one_path_for_one_selection_are_rejected() {
+        const HANDLERS: &str = "[handler.auth]\nsummary = \"a\"\nrouter = \"x\"\n\
+                                [handler.oauth2]\nsummary = \"o\"\nrouter = \"y\"\n";
+        let entry = |template: &str, filters: &str| {
+            format!(
+                "[[file]]\ntemplate = \"{template}\"\npath = \"{{module_dir}}/backend.rs\"\n{filters}\n"
+            )
+        };
+        let overlapping = [
+            ("", ""),
+            ("backends = [\"jwt\"]", ""),
+            ("backends = [\"jwt\", \"session\"]", "backends = [\"session\"]"),
+            ("backends = [\"jwt\"]\ndbs = [\"mysql\"]", "backends = [\"jwt\"]"),
+            ("handlers = [\"auth\"]", "handlers = [\"oauth2\"]"),
+            ("app_mode = true", ""),
+        ];
+        for (a, b) in overlapping {
+            let text = HANDLERS.to_string() + &entry("a.rs", a) + &entry("b.rs", b);
+            let err = Manifest::parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("`a.rs` and `b.rs` both render `{module_dir}/backend.rs`"),
+                "{a} / {b}: {err}"
+            );
+        }
+        let disjoint = [
+            ("backends = [\"jwt\"]", "backends = [\"session\", \"jwt-cookie\"]"),
+            ("dbs = [\"mysql\"]\nhandlers = [\"auth\"]", "dbs = [\"sqlite\"]"),
+            ("app_mode = true", "app_mode = false"),
+        ];
+        for (a, b) in disjoint {
+            let text = HANDLERS.to_string() + &entry("a.rs", a) + &entry("b.rs", b);
+            Manifest::parse(&text).unwrap_or_else(|e| panic!("{a} / {b}: {e}"));
+        }
+    }
+
+    #[test]
+    fn each_backend_renders_one_backend_rs_of_its_own() {
+        let m = Manifest::embedded().unwrap();
+        for backend in Backend::ALL {
+            let sel = Selection {
+                backend,
+                db: Database::Sqlite,
+                handlers: m.handler_names(),
+                app_mode: true,
+            };
+            let templates: Vec<&str> = m
+                .file
+                .iter()
+                .filter(|f| f.path == "{module_dir}/backend.rs" && f.filters().matches(&sel))
+                .map(|f| f.template.as_str())
+                .collect();
+            let own = format!("module/backend/{}.rs", backend.as_str().replace('-', "_"));
+            assert_eq!(templates, [own.as_str()], "{backend}");
+        }
     }
 
     #[test]
