@@ -221,12 +221,12 @@ fn existing_differing_files_are_all_listed_and_nothing_is_written() {
     let pkg = Pkg::hello();
     pkg.write("src/users/mod.rs", "// mine\n");
     pkg.write("src/users/config.rs", "// mine too\n");
-    pkg.write("tests/users.rs", "// and this\n");
+    pkg.write("tests/users/main.rs", "// and this\n");
     let before = pkg.tree();
     pkg.cmd().args(["init", "--yes"]).assert().code(1).stderr(
         contains("src/users/mod.rs")
             .and(contains("src/users/config.rs"))
-            .and(contains("tests/users.rs"))
+            .and(contains("tests/users/main.rs"))
             .and(contains("--force"))
             .and(contains("3 file(s)")),
     );
