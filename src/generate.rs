@@ -121,6 +121,7 @@ impl Generator<'_> {
 mod tests {
     use super::*;
     use crate::choices::{HandlerSelection, resolve};
+    use crate::manifest::Wiring;
     use crate::selection::{Backend, Database};
 
     /// Every module file rendered is declared by its parent, and every `mod` line of a parent
@@ -190,6 +191,20 @@ mod tests {
                         sel.handlers
                     );
                 }
+                // The generated tests: one crate, `tests/users/main.rs`, with a `mod` line per
+                // file of its folder and no other.
+                let main = text("tests/users/main.rs").expect("tests/users/main.rs rendered");
+                let declared: Vec<&str> = main
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
+                    .collect();
+                let mut test_files: Vec<&str> = files
+                    .iter()
+                    .filter_map(|f| f.path.strip_prefix("tests/users/")?.strip_suffix(".rs"))
+                    .filter(|name| *name != "main")
+                    .collect();
+                test_files.sort();
+                assert_eq!(declared, test_files, "{:?}", sel.handlers);
                 for parent in ["src/users/mod.rs", "src/users/handlers/mod.rs"] {
                     let dir = parent.trim_end_matches("/mod.rs");
                     for line in text(parent).unwrap().lines() {
@@ -233,6 +248,15 @@ mod tests {
         let none = manifest.wiring(&sel(&[]));
         assert!(none.routes.is_empty());
         assert!(none.modules["module/handlers/mod.rs"].is_empty());
-        assert!(!none.modules["module/mod.rs"].contains(&"pub mod roles;".to_string()));
+        assert!(!none.modules["module/mod.rs"].contains(&"pub mod user_admin;".to_string()));
+        // Without role-management `roles.rs` is its stand-in, declared once like the real one.
+        let roles = |w: &Wiring| {
+            w.modules["module/mod.rs"]
+                .iter()
+                .filter(|l| *l == "pub mod roles;")
+                .count()
+        };
+        assert_eq!(roles(&none), 1);
+        assert_eq!(roles(&wiring), 1);
     }
 }

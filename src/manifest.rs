@@ -96,6 +96,8 @@ pub struct HandlerSpec {
 pub struct Filters {
     /// At least one of these handlers is installed.
     pub handlers: Option<Vec<String>>,
+    /// None of these handlers is installed (the stand-in a handler's file replaces).
+    pub without_handlers: Option<Vec<String>>,
     /// The auth backend is one of these.
     pub backends: Option<Vec<String>>,
     /// The database is one of these.
@@ -110,6 +112,10 @@ impl Filters {
         self.handlers
             .as_ref()
             .is_none_or(|hs| hs.iter().any(|h| sel.handlers.contains(h)))
+            && self
+                .without_handlers
+                .as_ref()
+                .is_none_or(|hs| !hs.iter().any(|h| sel.handlers.contains(h)))
             && self
                 .backends
                 .as_ref()
@@ -132,6 +138,8 @@ pub struct FileSpec {
     pub path: String,
     /// At least one of these handlers is installed.
     pub handlers: Option<Vec<String>>,
+    /// None of these handlers is installed.
+    pub without_handlers: Option<Vec<String>>,
     /// The auth backend is one of these.
     pub backends: Option<Vec<String>>,
     /// The database is one of these.
@@ -171,7 +179,8 @@ pub struct Wiring {
 
 impl FileSpec {
     /// `pub mod <name>;` for a file declared as a module: the file's stem, or its folder's name
-    /// for a `mod.rs`.
+    /// for a `mod.rs`. A module of an integration-test crate (under `tests/`) is `mod <name>;`:
+    /// nothing outside that crate can use it.
     pub fn module_line(&self) -> Option<String> {
         self.declared_in.as_ref()?;
         let path = std::path::Path::new(&self.path);
@@ -181,7 +190,12 @@ impl FileSpec {
         } else {
             stem
         };
-        Some(format!("pub mod {name};"))
+        let visibility = if self.path.starts_with("tests/") {
+            ""
+        } else {
+            "pub "
+        };
+        Some(format!("{visibility}mod {name};"))
     }
 }
 
@@ -195,6 +209,8 @@ pub struct MigrationSpec {
     pub name: String,
     /// At least one of these handlers is installed.
     pub handlers: Option<Vec<String>>,
+    /// None of these handlers is installed.
+    pub without_handlers: Option<Vec<String>>,
     /// The auth backend is one of these.
     pub backends: Option<Vec<String>>,
     /// The database is one of these.
@@ -210,6 +226,7 @@ macro_rules! impl_filters {
             pub fn filters(&self) -> Filters {
                 Filters {
                     handlers: self.handlers.clone(),
+                    without_handlers: self.without_handlers.clone(),
                     backends: self.backends.clone(),
                     dbs: self.dbs.clone(),
                     app_mode: self.app_mode,
@@ -254,7 +271,13 @@ impl Manifest {
             .map(|f| (&f.template, f.filters()))
             .chain(self.migration.iter().map(|m| (&m.template, m.filters())));
         for (template, filters) in filters {
-            if let Some(bad) = filters.handlers.iter().flatten().find(|h| !known(h)) {
+            if let Some(bad) = filters
+                .handlers
+                .iter()
+                .chain(&filters.without_handlers)
+                .flatten()
+                .find(|h| !known(h))
+            {
                 return Err(Error::failure(format!(
                     "templates/manifest.toml: `{template}` names unknown handler `{bad}`"
                 )));
@@ -280,7 +303,44 @@ impl Manifest {
                 )));
             }
         }
+        self.check_paths()?;
         self.check_wiring()
+    }
+
+    /// No two `[[file]]` entries render the same path for one selection: entries sharing a path
+    /// (one template per variant) must have disjoint `backends`, `dbs` or `app_mode` filters, or
+    /// one must need handlers that the other's `without_handlers` all exclude. `handlers` filters
+    /// alone never make two entries disjoint, since any handlers can be installed together.
+    fn check_paths(&self) -> Result<()> {
+        fn overlap(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => a.iter().any(|x| b.contains(x)),
+                _ => true,
+            }
+        }
+        for (i, a) in self.file.iter().enumerate() {
+            for b in self.file.iter().skip(i + 1).filter(|b| b.path == a.path) {
+                let excludes = |x: &FileSpec, y: &FileSpec| match (&x.handlers, &y.without_handlers)
+                {
+                    (Some(needed), Some(absent)) => needed.iter().all(|h| absent.contains(h)),
+                    _ => false,
+                };
+                let disjoint = excludes(a, b)
+                    || excludes(b, a)
+                    || !overlap(&a.backends, &b.backends)
+                    || !overlap(&a.dbs, &b.dbs)
+                    || matches!((a.app_mode, b.app_mode), (Some(x), Some(y)) if x != y);
+                if !disjoint {
+                    return Err(Error::failure(format!(
+                        "templates/manifest.toml: `{}` and `{}` both render `{}` for one \
+                         selection; give them disjoint `backends`, `dbs`, `app_mode` or `handlers` / \
+                         `without_handlers` filters",
+                        a.template, b.template, a.path
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every `declared_in` names a file with a `modules` marker, and router lines have a file
@@ -459,6 +519,95 @@ declared_in = "module/mod.rs"
     }
 
     #[test]
+    fn two_entries_rendering_one_path_for_one_selection_are_rejected() {
+        const HANDLERS: &str = "[handler.auth]\nsummary = \"a\"\nrouter = \"x\"\n\
+                                [handler.oauth2]\nsummary = \"o\"\nrouter = \"y\"\n";
+        let entry = |template: &str, filters: &str| {
+            format!(
+                "[[file]]\ntemplate = \"{template}\"\npath = \"{{module_dir}}/backend.rs\"\n{filters}\n"
+            )
+        };
+        let overlapping = [
+            ("", ""),
+            ("backends = [\"jwt\"]", ""),
+            (
+                "backends = [\"jwt\", \"session\"]",
+                "backends = [\"session\"]",
+            ),
+            (
+                "backends = [\"jwt\"]\ndbs = [\"mysql\"]",
+                "backends = [\"jwt\"]",
+            ),
+            ("handlers = [\"auth\"]", "handlers = [\"oauth2\"]"),
+            ("app_mode = true", ""),
+            (
+                "handlers = [\"auth\", \"oauth2\"]",
+                "without_handlers = [\"auth\"]",
+            ),
+        ];
+        for (a, b) in overlapping {
+            let text = HANDLERS.to_string() + &entry("a.rs", a) + &entry("b.rs", b);
+            let err = Manifest::parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("`a.rs` and `b.rs` both render `{module_dir}/backend.rs`"),
+                "{a} / {b}: {err}"
+            );
+        }
+        let disjoint = [
+            (
+                "backends = [\"jwt\"]",
+                "backends = [\"session\", \"jwt-cookie\"]",
+            ),
+            (
+                "dbs = [\"mysql\"]\nhandlers = [\"auth\"]",
+                "dbs = [\"sqlite\"]",
+            ),
+            ("app_mode = true", "app_mode = false"),
+            (
+                "handlers = [\"auth\"]",
+                "without_handlers = [\"auth\", \"oauth2\"]",
+            ),
+        ];
+        for (a, b) in disjoint {
+            let text = HANDLERS.to_string() + &entry("a.rs", a) + &entry("b.rs", b);
+            Manifest::parse(&text).unwrap_or_else(|e| panic!("{a} / {b}: {e}"));
+        }
+    }
+
+    #[test]
+    fn each_backend_renders_one_backend_rs_of_its_own() {
+        let m = Manifest::embedded().unwrap();
+        for backend in Backend::ALL {
+            let sel = Selection {
+                backend,
+                db: Database::Sqlite,
+                handlers: m.handler_names(),
+                app_mode: true,
+            };
+            let templates: Vec<&str> = m
+                .file
+                .iter()
+                .filter(|f| f.path == "{module_dir}/backend.rs" && f.filters().matches(&sel))
+                .map(|f| f.template.as_str())
+                .collect();
+            let own = format!("module/backend/{}.rs", backend.as_str().replace('-', "_"));
+            assert_eq!(templates, [own.as_str()], "{backend}");
+        }
+    }
+
+    #[test]
+    fn a_generated_test_file_is_a_private_module_of_the_test_crate() {
+        let m = Manifest::embedded().unwrap();
+        let auth = m
+            .file
+            .iter()
+            .find(|f| f.template == "tests/users/auth.rs")
+            .unwrap();
+        assert_eq!(auth.declared_in.as_deref(), Some("tests/users/main.rs"));
+        assert_eq!(auth.module_line().as_deref(), Some("mod auth;"));
+    }
+
+    #[test]
     fn a_mod_rs_is_declared_by_its_folders_name() {
         let m = Manifest::embedded().unwrap();
         let handlers = m
@@ -473,6 +622,7 @@ declared_in = "module/mod.rs"
     fn filters_match_on_every_field() {
         let f = Filters {
             handlers: Some(vec!["verify".into()]),
+            without_handlers: Some(vec!["oauth2".into()]),
             backends: Some(vec!["jwt".into()]),
             dbs: None,
             app_mode: Some(true),
@@ -494,6 +644,10 @@ declared_in = "module/mod.rs"
         }));
         assert!(!f.matches(&Selection {
             handlers: vec!["auth".to_string()],
+            ..sel.clone()
+        }));
+        assert!(!f.matches(&Selection {
+            handlers: vec!["verify".to_string(), "oauth2".to_string()],
             ..sel.clone()
         }));
     }

@@ -582,7 +582,7 @@ mod tests {
             "src/users/handlers/mod.rs",
             "src/users/handlers/auth.rs",
             "src/users/handlers/register.rs",
-            "tests/users.rs",
+            "tests/users/main.rs",
             "tests/users/auth.rs",
             ".env.example",
             "src/main.rs",
@@ -705,24 +705,32 @@ mod tests {
     fn add_handler_inserts_the_module_lines_and_router_line_of_what_it_brings() {
         let (_dir, project) = package(None);
         let first = build_plan(&project, &options(&["auth"], "src/users", false));
-        let insertions = planned_insertions(&project, &first, &["auth", "role-management"]);
+        let insertions = planned_insertions(
+            &project,
+            &first,
+            &["auth", "role-management", "user-management"],
+        );
         let manifest = Manifest::embedded().unwrap();
+        // `pub mod roles;` is there already: without role-management it declares the stand-in.
         assert_eq!(
             insertions("src/users/mod.rs"),
             [
                 Insertion {
                     marker: "// cargo-users: modules".into(),
-                    lines: vec!["pub mod roles;".into()],
+                    lines: vec!["pub mod user_admin;".into()],
                 },
                 Insertion {
                     marker: "// cargo-users: routes".into(),
-                    lines: vec![manifest.handler["role-management"].router.clone()],
+                    lines: vec![
+                        manifest.handler["role-management"].router.clone(),
+                        manifest.handler["user-management"].router.clone()
+                    ],
                 },
             ]
         );
         assert_eq!(
             insertions("src/users/handlers/mod.rs")[0].lines,
-            ["pub mod role_management;"]
+            ["pub mod role_management;", "pub mod user_management;"]
         );
         // A file without markers gets none.
         assert!(insertions("src/users/config.rs").is_empty());

@@ -221,12 +221,12 @@ fn existing_differing_files_are_all_listed_and_nothing_is_written() {
     let pkg = Pkg::hello();
     pkg.write("src/users/mod.rs", "// mine\n");
     pkg.write("src/users/config.rs", "// mine too\n");
-    pkg.write("tests/users.rs", "// and this\n");
+    pkg.write("tests/users/main.rs", "// and this\n");
     let before = pkg.tree();
     pkg.cmd().args(["init", "--yes"]).assert().code(1).stderr(
         contains("src/users/mod.rs")
             .and(contains("src/users/config.rs"))
-            .and(contains("tests/users.rs"))
+            .and(contains("tests/users/main.rs"))
             .and(contains("--force"))
             .and(contains("3 file(s)")),
     );
@@ -845,18 +845,20 @@ fn add_handler_without_a_verified_base_and_without_the_modules_marker_prints_the
     // written beside.
     let without_marker = format!("// our note\n{root}").replace("// cargo-users: modules\n", "");
     pkg.write("src/users/mod.rs", &without_marker);
+    // (user-management brings role-management: `roles.rs`, declared already for its stand-in,
+    // becomes the real one; `user_admin.rs` is new.)
     pkg.cmd()
-        .args(["add-handler", "role-management"])
+        .args(["add-handler", "user-management"])
         .assert()
         .code(1)
         .stdout(
             contains("src/users/mod.rs: its `// cargo-users: modules` comment is gone")
-                .and(contains("pub mod roles;")),
+                .and(contains("pub mod user_admin;")),
         );
     assert_eq!(pkg.read("src/users/mod.rs"), without_marker);
     let beside = pkg.read("src/users/mod.rs.cargo-users-new");
-    assert!(beside.contains("pub mod roles;\n"), "{beside}");
-    assert!(beside.contains(&router_line("role-management")), "{beside}");
+    assert!(beside.contains("pub mod user_admin;\n"), "{beside}");
+    assert!(beside.contains(&router_line("user-management")), "{beside}");
 }
 
 #[test]
@@ -865,20 +867,21 @@ fn add_handler_without_a_verified_base_inserts_the_module_and_router_lines_at_th
     let edited = format!("// our note\n{}", pkg.read("src/users/mod.rs"));
     pkg.write("src/users/mod.rs", &edited);
     pkg.cmd()
-        .args(["add-handler", "role-management"])
+        .args(["add-handler", "user-management"])
         .assert()
         .success();
     let after = pkg.read("src/users/mod.rs");
     assert!(after.starts_with("// our note\n"), "{after}");
     assert!(
-        after.contains("pub mod tokens;\npub mod roles;\n// cargo-users: modules\n"),
+        after.contains("pub mod tokens;\npub mod user_admin;\n// cargo-users: modules\n"),
         "{after}"
     );
     let route = format!(
-        "        {}\n        // cargo-users: routes\n",
-        router_line("role-management")
+        "        {}\n        {}\n        // cargo-users: routes\n",
+        router_line("role-management"),
+        router_line("user-management")
     );
     assert!(after.contains(&route), "{after}");
-    assert_eq!(after.lines().count(), edited.lines().count() + 2);
+    assert_eq!(after.lines().count(), edited.lines().count() + 3);
     assert!(!pkg.exists("src/users/mod.rs.cargo-users-new"));
 }

@@ -223,7 +223,7 @@ pub(crate) fn next_steps(
     };
     let test = "cargo test";
     let width = run.len().max(test.len());
-    let test = format!("{test:<width$}   # runs the generated tests (tests/users.rs)");
+    let test = format!("{test:<width$}   # runs the generated tests (tests/users/)");
     let mut steps = Vec::new();
     if opts.selection.app_mode {
         steps.extend(database);

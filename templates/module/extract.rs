@@ -1,6 +1,7 @@
 //! Extractors for your own handlers: [`CurrentUser`] (401 without a valid credential),
 //! [`MaybeUser`] (anonymous callers allowed), and the role guards [`roles_accepted`] and
-//! [`roles_required`] (403 without the roles).
+//! [`roles_required`] (403 without the roles). `CurrentUser::has_role`, which the guards ask, is
+//! in `roles.rs`: role-management's, or a stand-in that knows no roles until it is installed.
 
 use std::ops::Deref;
 
@@ -18,7 +19,8 @@ use super::{
     model::User,
 };
 
-/// The logged-in user{% if "role-management" in handlers %}, with their roles{% endif %}. Answers 401 when the request has no valid credential.
+/// The logged-in user (with their roles when role-management is installed). Answers 401 when the
+/// request has no valid credential.
 ///
 /// ```ignore
 /// async fn dashboard(user: CurrentUser) -> String {
@@ -27,7 +29,7 @@ use super::{
 /// ```
 #[derive(Clone, Debug)]
 pub struct CurrentUser {
-    /// The user{% if "role-management" in handlers %}, with `roles` filled in{% endif %}.
+    /// The user (with `roles` filled in when role-management is installed).
     pub user: User,
     /// The credential the request came with.
     pub credential: Credential,
@@ -41,32 +43,13 @@ impl Deref for CurrentUser {
     }
 }
 
-impl CurrentUser {
-{%- if "role-management" in handlers %}
-    /// Whether the user has the role `name` (compared without regard to ASCII case, as role names
-    /// are unique that way).
-    pub fn has_role(&self, name: &str) -> bool {
-        self.user
-            .roles
-            .iter()
-            .any(|role| role.name.eq_ignore_ascii_case(name))
-    }
-{%- else %}
-    /// Whether the user has the role `name`: always `false`, as users have no roles without the
-    /// role-management handler (`cargo users add-handler role-management`).
-    pub fn has_role(&self, _name: &str) -> bool {
-        false
-    }
-{%- endif %}
-}
-
 /// The logged-in user, or `None` for an anonymous caller (the reference's `AnonymousUser`).
 #[derive(Clone, Debug)]
 pub struct MaybeUser(pub Option<CurrentUser>);
 
 /// Authenticates the request once; the result is kept in the request's extensions, so several
-/// extractors and layers on one request cost one database query (the user{% if "role-management" in handlers %} with their roles{% endif %}, if
-/// the credential is valid now).
+/// extractors and layers on one request cost one database query (the user, with their roles when
+/// role-management is installed, if the credential is valid now).
 async fn resolve(parts: &mut Parts, state: &UsersState) -> Result<Option<CurrentUser>, ApiError> {
     if let Some(cached) = parts.extensions.get::<Option<CurrentUser>>() {
         return Ok(cached.clone());

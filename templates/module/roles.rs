@@ -14,7 +14,7 @@ use super::{
     UsersState,
     db::{self, Db, NewUser, Pool, WriteError},
     error::ApiError,
-    extract::roles_accepted,
+    extract::{CurrentUser, roles_accepted},
     model::User,
 };
 
@@ -37,6 +37,17 @@ pub struct Role {
     pub name: String,
     /// What the role is for, if anyone said.
     pub description: Option<String>,
+}
+
+impl CurrentUser {
+    /// Whether the user has the role `name` (compared without regard to ASCII case, as role names
+    /// are unique that way). The role guards of `extract.rs` ask this.
+    pub fn has_role(&self, name: &str) -> bool {
+        self.user
+            .roles
+            .iter()
+            .any(|role| role.name.eq_ignore_ascii_case(name))
+    }
 }
 
 /// Puts `routes` behind the admin guard: only holders of [`ADMIN_ROLE`] get through (401 when

@@ -142,7 +142,7 @@ impl Project {
             "src/main.rs",
             "src/lib.rs",
             "src/users/mod.rs",
-            "tests/users.rs",
+            "tests/users/main.rs",
             ".env",
         ] {
             assert!(

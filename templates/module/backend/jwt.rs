@@ -1,10 +1,3 @@
-{%- if backend == "session" -%}
-//! The auth backend: server-side sessions.
-//!
-//! Login creates a random session token, sends it in an `HttpOnly` cookie and stores only its hash
-//! (with an expiry) in `user_tokens`. Every request looks the hash up, so logout, a password change
-//! or deactivating a user takes effect at once, on every server that shares the database.
-{%- elif backend == "jwt" -%}
 //! The auth backend: JWT bearer tokens.
 //!
 //! Login issues a short-lived HS256 token signed with `USERS_SECRET`, with an audience, an expiry
@@ -12,41 +5,20 @@
 //! also stored in `user_tokens`: a request is let in only while that row exists, so logout, a
 //! password change or deactivating a user revokes tokens server-side at once (a plain JWT would
 //! stay valid until it expires), on every server that shares the database.
-{%- else -%}
-//! The auth backend: JWT in an `HttpOnly` cookie.
-//!
-//! Login issues a short-lived HS256 token signed with `USERS_SECRET`, with an audience, an expiry
-//! and a random id (`jti`), and sends it in an `HttpOnly` cookie that scripts cannot read. The hash
-//! of the id is also stored in `user_tokens`: a request is let in only while that row exists, so
-//! logout, a password change or deactivating a user revokes tokens server-side at once (a plain
-//! JWT would stay valid until it expires), on every server that shares the database.
-{%- endif %}
-{% if backend != "session" %}
+
 use std::sync::Arc;
-{% endif %}
+
 use axum::{
     Json,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-{%- if backend != "session" %}
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-{%- endif %}
 use serde_json::json;
 use uuid::Uuid;
 
-{% if backend == "session" -%}
-use super::{
-    UsersState,
-    config::{SESSION_COOKIE, SESSION_TTL},
-    cookies, db,
-    error::ApiError,
-    model::User,
-    tokens::{self, Purpose},
-};
-{%- elif backend == "jwt" -%}
 use super::{
     UsersState,
     config::{ACCESS_TOKEN_TTL, Config, JWT_AUDIENCE},
@@ -55,23 +27,9 @@ use super::{
     model::User,
     tokens::{self, Purpose},
 };
-{%- else -%}
-use super::{
-    UsersState,
-    config::{ACCESS_TOKEN_COOKIE, ACCESS_TOKEN_TTL, Config, JWT_AUDIENCE},
-    cookies, db,
-    error::ApiError,
-    model::User,
-    tokens::{self, Purpose},
-};
-{%- endif %}
 
 /// The token purpose under which this backend keeps its credentials.
-{%- if backend == "session" %}
-pub const CREDENTIAL: Purpose = Purpose::Session;
-{%- else %}
 pub const CREDENTIAL: Purpose = Purpose::Access;
-{%- endif %}
 
 /// The credential a request was authenticated with; logout revokes exactly this one.
 #[derive(Clone, Debug)]
@@ -86,7 +44,6 @@ pub struct Issued {
     /// What identifies it server-side.
     pub credential: Credential,
 }
-{%- if backend != "session" %}
 
 /// The signing keys, derived once from `USERS_SECRET`. Cheap to clone (the state is cloned for
 /// every extractor and layer of every request).
@@ -131,46 +88,17 @@ struct Claims {
     /// A random id; its hash is the stored credential.
     jti: String,
 }
-{%- else %}
-
-/// Server-side sessions need no keys; this exists so that every backend has the same shape.
-#[derive(Clone, Default)]
-pub struct Backend;
-{%- endif %}
 
 /// Issues a new credential for `user`, if they are still active and (for a password login, which
 /// gives `verified_hash`) still have the password hash the login verified; otherwise 401 as for a
 /// wrong password. It is stored with `connection`, the login's transaction: a `post_login` hook
 /// that fails takes it back.
 pub async fn issue(
-{%- if backend == "session" %}
-    // Unused by sessions; the token backends sign with `state.backend`.
-    _state: &UsersState,
-{%- else %}
     state: &UsersState,
-{%- endif %}
     connection: &mut db::Connection,
     user: &User,
     verified_hash: Option<&str>,
 ) -> Result<Issued, ApiError> {
-{%- if backend == "session" %}
-    // A brand-new random token at every login: a session id that an attacker planted before the
-    // login is worth nothing afterwards (no session fixation).
-    let (token, token_hash) = tokens::generate();
-    // A login that raced a password change or a deactivation must not keep a session.
-    let stored = db::insert_credential(
-        &mut *connection,
-        user.id,
-        CREDENTIAL,
-        &token_hash,
-        db::expires_in(SESSION_TTL),
-        verified_hash,
-    )
-    .await?;
-    if !stored {
-        return Err(ApiError::invalid_credentials());
-    }
-{%- else %}
     let (jti, token_hash) = tokens::generate();
     let expires_at = db::expires_in(ACCESS_TOKEN_TTL);
     // A login that raced a password change or a deactivation must not keep a token.
@@ -199,28 +127,15 @@ pub async fn issue(
         &state.backend.keys.encoding,
     )
     .map_err(ApiError::internal)?;
-{%- endif %}
     Ok(Issued {
         token,
         credential: Credential { token_hash },
     })
 }
 
-/// The answer to a successful login: 201 with the user, and the credential
-{%- if backend == "session" %} in a cookie.
-{%- elif backend == "jwt" %} in the body and the `Authorization` header.
-{%- else %} in a cookie.
-{%- endif %}
-pub fn login_response({% if backend == "jwt" %}_state{% else %}state{% endif %}: &UsersState, user: &User, issued: Issued) -> Response {
-{%- if backend == "session" %}
-    let cookie = cookies::set(&state.config, SESSION_COOKIE, &issued.token, SESSION_TTL);
-    (
-        StatusCode::CREATED,
-        [(header::SET_COOKIE, cookie)],
-        Json(json!({ "user": user })),
-    )
-        .into_response()
-{%- elif backend == "jwt" %}
+/// The answer to a successful login: 201 with the user, and the credential in the body and the
+/// `Authorization` header.
+pub fn login_response(_state: &UsersState, user: &User, issued: Issued) -> Response {
     let bearer = axum::http::HeaderValue::try_from(format!("Bearer {}", issued.token));
     let body = Json(json!({
         "access_token": issued.token,
@@ -234,20 +149,6 @@ pub fn login_response({% if backend == "jwt" %}_state{% else %}state{% endif %}:
         }
         Err(_) => (StatusCode::CREATED, body).into_response(),
     }
-{%- else %}
-    let cookie = cookies::set(
-        &state.config,
-        ACCESS_TOKEN_COOKIE,
-        &issued.token,
-        ACCESS_TOKEN_TTL,
-    );
-    (
-        StatusCode::CREATED,
-        [(header::SET_COOKIE, cookie)],
-        Json(json!({ "user": user })),
-    )
-        .into_response()
-{%- endif %}
 }
 
 /// The user and credential a request carries, if it carries a valid one.
@@ -255,15 +156,6 @@ pub async fn authenticate(
     state: &UsersState,
     headers: &HeaderMap,
 ) -> Result<Option<(User, Credential)>, ApiError> {
-{%- if backend == "session" %}
-    let Some(token) = cookies::read(&state.config, headers, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let token_hash = tokens::hash(token);
-    let user = db::find_user_by_token(&state.db, CREDENTIAL, &token_hash).await?;
-    Ok(user.map(|user| (user, Credential { token_hash })))
-{%- else %}
-{%- if backend == "jwt" %}
     let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -271,11 +163,6 @@ pub async fn authenticate(
     else {
         return Ok(None);
     };
-{%- else %}
-    let Some(token) = cookies::read(&state.config, headers, ACCESS_TOKEN_COOKIE) else {
-        return Ok(None);
-    };
-{%- endif %}
     let Ok(data) = jsonwebtoken::decode::<Claims>(
         token.trim(),
         &state.backend.keys.decoding,
@@ -288,7 +175,6 @@ pub async fn authenticate(
         .await?
         .filter(|user| user.id == data.claims.sub);
     Ok(user.map(|user| (user, Credential { token_hash })))
-{%- endif %}
 }
 
 /// Revokes one credential (logout).
@@ -309,15 +195,7 @@ pub async fn revoke_all(
     Ok(())
 }
 
-/// The answer to a logout: 204{% if backend != "jwt" %}, and the cookie cleared{% endif %}.
-pub fn logout_response({% if backend == "jwt" %}_state{% else %}state{% endif %}: &UsersState) -> Response {
-{%- if backend == "session" %}
-    let cookie = cookies::clear(&state.config, SESSION_COOKIE);
-    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response()
-{%- elif backend == "jwt" %}
+/// The answer to a logout: 204.
+pub fn logout_response(_state: &UsersState) -> Response {
     StatusCode::NO_CONTENT.into_response()
-{%- else %}
-    let cookie = cookies::clear(&state.config, ACCESS_TOKEN_COOKIE);
-    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response()
-{%- endif %}
 }

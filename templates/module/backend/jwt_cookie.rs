@@ -1,0 +1,196 @@
+//! The auth backend: JWT in an `HttpOnly` cookie.
+//!
+//! Login issues a short-lived HS256 token signed with `USERS_SECRET`, with an audience, an expiry
+//! and a random id (`jti`), and sends it in an `HttpOnly` cookie that scripts cannot read. The hash
+//! of the id is also stored in `user_tokens`: a request is let in only while that row exists, so
+//! logout, a password change or deactivating a user revokes tokens server-side at once (a plain
+//! JWT would stay valid until it expires), on every server that shares the database.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    UsersState,
+    config::{ACCESS_TOKEN_COOKIE, ACCESS_TOKEN_TTL, Config, JWT_AUDIENCE},
+    cookies, db,
+    error::ApiError,
+    model::User,
+    tokens::{self, Purpose},
+};
+
+/// The token purpose under which this backend keeps its credentials.
+pub const CREDENTIAL: Purpose = Purpose::Access;
+
+/// The credential a request was authenticated with; logout revokes exactly this one.
+#[derive(Clone, Debug)]
+pub struct Credential {
+    /// The stored hash that identifies it.
+    pub token_hash: String,
+}
+
+/// A credential issued at login, to hand to the client.
+pub struct Issued {
+    token: String,
+    /// What identifies it server-side.
+    pub credential: Credential,
+}
+
+/// The signing keys, derived once from `USERS_SECRET`. Cheap to clone (the state is cloned for
+/// every extractor and layer of every request).
+#[derive(Clone)]
+pub struct Backend {
+    keys: Arc<Keys>,
+}
+
+struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl Backend {
+    /// Keys for `config.secret`.
+    pub fn new(config: &Config) -> Self {
+        // Only HS256 is accepted, whatever the token's header claims: no `alg: none`, no
+        // algorithm confusion.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[JWT_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+        let keys = Keys {
+            encoding: EncodingKey::from_secret(config.secret.as_bytes()),
+            decoding: DecodingKey::from_secret(config.secret.as_bytes()),
+            validation,
+        };
+        Self {
+            keys: Arc::new(keys),
+        }
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The user id.
+    sub: Uuid,
+    aud: String,
+    exp: i64,
+    iat: i64,
+    /// A random id; its hash is the stored credential.
+    jti: String,
+}
+
+/// Issues a new credential for `user`, if they are still active and (for a password login, which
+/// gives `verified_hash`) still have the password hash the login verified; otherwise 401 as for a
+/// wrong password. It is stored with `connection`, the login's transaction: a `post_login` hook
+/// that fails takes it back.
+pub async fn issue(
+    state: &UsersState,
+    connection: &mut db::Connection,
+    user: &User,
+    verified_hash: Option<&str>,
+) -> Result<Issued, ApiError> {
+    let (jti, token_hash) = tokens::generate();
+    let expires_at = db::expires_in(ACCESS_TOKEN_TTL);
+    // A login that raced a password change or a deactivation must not keep a token.
+    let stored = db::insert_credential(
+        &mut *connection,
+        user.id,
+        CREDENTIAL,
+        &token_hash,
+        expires_at,
+        verified_hash,
+    )
+    .await?;
+    if !stored {
+        return Err(ApiError::invalid_credentials());
+    }
+    let claims = Claims {
+        sub: user.id,
+        aud: JWT_AUDIENCE.to_owned(),
+        exp: expires_at.timestamp(),
+        iat: Utc::now().timestamp(),
+        jti,
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &state.backend.keys.encoding,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(Issued {
+        token,
+        credential: Credential { token_hash },
+    })
+}
+
+/// The answer to a successful login: 201 with the user, and the credential in a cookie.
+pub fn login_response(state: &UsersState, user: &User, issued: Issued) -> Response {
+    let cookie = cookies::set(
+        &state.config,
+        ACCESS_TOKEN_COOKIE,
+        &issued.token,
+        ACCESS_TOKEN_TTL,
+    );
+    (
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({ "user": user })),
+    )
+        .into_response()
+}
+
+/// The user and credential a request carries, if it carries a valid one.
+pub async fn authenticate(
+    state: &UsersState,
+    headers: &HeaderMap,
+) -> Result<Option<(User, Credential)>, ApiError> {
+    let Some(token) = cookies::read(&state.config, headers, ACCESS_TOKEN_COOKIE) else {
+        return Ok(None);
+    };
+    let Ok(data) = jsonwebtoken::decode::<Claims>(
+        token.trim(),
+        &state.backend.keys.decoding,
+        &state.backend.keys.validation,
+    ) else {
+        return Ok(None);
+    };
+    let token_hash = tokens::hash(&data.claims.jti);
+    let user = db::find_user_by_token(&state.db, CREDENTIAL, &token_hash)
+        .await?
+        .filter(|user| user.id == data.claims.sub);
+    Ok(user.map(|user| (user, Credential { token_hash })))
+}
+
+/// Revokes one credential (logout).
+pub async fn revoke(state: &UsersState, credential: &Credential) -> Result<(), ApiError> {
+    db::delete_token(&state.db, &credential.token_hash).await?;
+    Ok(())
+}
+
+/// Revokes every credential of the user except `keep`, on the pool (`&state.db`) or in a
+/// transaction (`&mut *connection`).
+pub async fn revoke_all(
+    executor: impl sqlx::Executor<'_, Database = db::Db>,
+    user_id: Uuid,
+    keep: Option<&Credential>,
+) -> Result<(), ApiError> {
+    let keep = keep.map(|credential| credential.token_hash.as_str());
+    db::delete_user_tokens(executor, user_id, &[CREDENTIAL], keep).await?;
+    Ok(())
+}
+
+/// The answer to a logout: 204, and the cookie cleared.
+pub fn logout_response(state: &UsersState) -> Response {
+    let cookie = cookies::clear(&state.config, ACCESS_TOKEN_COOKIE);
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response()
+}
