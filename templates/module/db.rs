@@ -563,7 +563,7 @@ pub async fn find_user_by_token(
     token_hash: &str,
 ) -> Result<Option<User>, sqlx::Error> {
 {%- if "role-management" in handlers %}
-    // One row per role, sorted by name (one row with empty role columns for a user without roles).
+    // One row per role{% if db != "sqlite" %}, sorted by name{% endif %} (one row with empty role columns for a user without roles).
     let now = now();
     let rows: Vec<UserRoleRow> = sqlx::query_as(&LOOKUP_SQL)
 {%- if "current-user" in handlers %}
@@ -589,6 +589,16 @@ pub async fn find_user_by_token(
             })
         })
         .collect();
+{%- if db == "sqlite" %}
+    // Sorted here rather than with `ORDER BY`, for which SQLite builds a temporary B-tree on every
+    // request (perf: a few per cent of the request's CPU time). ASCII letters compared without
+    // case, as the column's `NOCASE` collation does.
+    user.roles.sort_by(|a, b| {
+        let a = a.name.bytes().map(|byte| byte.to_ascii_lowercase());
+        let b = b.name.bytes().map(|byte| byte.to_ascii_lowercase());
+        a.cmp(b)
+    });
+{%- endif %}
     Ok(Some(user))
 }
 
@@ -638,7 +648,7 @@ static LOOKUP_SQL: LazyLock<String> = LazyLock::new(|| {
          WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 \
          AND user_tokens.expires_at > $3 AND users.is_active \
 {%- endif %}
-{%- if "role-management" in handlers %}
+{%- if "role-management" in handlers and db != "sqlite" %}
          ORDER BY roles.name \
 {%- endif %}
          "
