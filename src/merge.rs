@@ -25,8 +25,9 @@ pub enum Decision {
     Create,
     /// Already what is generated now.
     Unchanged,
-    /// Unedited since it was generated: replaced by what is generated now.
-    Update,
+    /// Unedited since it was generated: replaced by what is generated now (the text to write:
+    /// in the developer's line endings).
+    Update(String),
     /// Edited, and what is generated did not change: kept as it is.
     Keep,
     /// Edited and changed on both sides without overlap: the merged text.
@@ -42,7 +43,54 @@ pub enum Decision {
 /// Decides what happens to a generated file. `recorded` is the hash the record holds for it
 /// (what was generated last), `base` the re-rendering of what was generated last, accepted only
 /// when its hash is `recorded`.
+///
+/// A file whose every line ends with CRLF while the tool generates LF (a checkout with git's
+/// `core.autocrlf`, an editor on Windows) is compared and merged by its lines, not its line
+/// endings, and what is written keeps CRLF: else every line would differ and the whole file
+/// would be one conflict.
 pub fn decide(
+    ours: Option<&str>,
+    recorded: Option<&str>,
+    base: Option<&str>,
+    theirs: &str,
+    labels: &Labels,
+) -> Decision {
+    let generated_lf = !theirs.contains('\r') && !base.is_some_and(|b| b.contains('\r'));
+    if let Some(lf) = ours
+        .filter(|_| generated_lf)
+        .and_then(|o| crlf_to_lf(o, theirs))
+    {
+        return match decide_lines(Some(&lf), recorded, base, theirs, labels) {
+            Decision::Update(text) => Decision::Update(lf_to_crlf(&text)),
+            Decision::Merged(text) => Decision::Merged(lf_to_crlf(&text)),
+            Decision::Conflict(text) => Decision::Conflict(lf_to_crlf(&text)),
+            other => other,
+        };
+    }
+    decide_lines(ours, recorded, base, theirs, labels)
+}
+
+/// `ours` with LF line endings when every line break of it is CRLF and `generated` has no CR;
+/// `None` when the endings already agree (or are mixed: then they are the developer's content).
+pub fn crlf_to_lf(ours: &str, generated: &str) -> Option<String> {
+    let breaks = ours.matches('\n').count();
+    (breaks > 0 && ours.matches("\r\n").count() == breaks && !generated.contains('\r'))
+        .then(|| ours.replace("\r\n", "\n"))
+}
+
+/// Whether `contents` is what the record says was generated (`recorded` is its hash), allowing
+/// for a checkout that turned every LF into CRLF (git's `core.autocrlf`).
+pub fn is_recorded(contents: &str, recorded: &str) -> bool {
+    record::hash(contents) == recorded
+        || crlf_to_lf(contents, "").is_some_and(|lf| record::hash(&lf) == recorded)
+}
+
+fn lf_to_crlf(text: &str) -> String {
+    text.replace('\n', "\r\n")
+}
+
+/// [`decide`] on texts with the same line endings.
+fn decide_lines(
     ours: Option<&str>,
     recorded: Option<&str>,
     base: Option<&str>,
@@ -60,7 +108,7 @@ pub fn decide(
         return Decision::Unchanged;
     }
     if recorded == Some(record::hash(ours).as_str()) {
-        return Decision::Update;
+        return Decision::Update(theirs.to_string());
     }
     // A base that does not hash to the record is not what was generated: merging from it would
     // silently drop or duplicate changes, so it is not used at all.
@@ -303,6 +351,43 @@ mod tests {
     }
 
     #[test]
+    fn a_crlf_checkout_of_lf_files_merges_by_lines_and_stays_crlf() {
+        let l = labels();
+        let crlf = |t: &str| t.replace('\n', "\r\n");
+        let base = "a\nb\nc\nd\ne\n";
+        let theirs = "a\nb\nc\nd\nE\n";
+        let rec = record::hash(base);
+        let r = Some(rec.as_str());
+        // Unedited, only checked out with CRLF: updated, in CRLF.
+        assert_eq!(
+            decide(Some(&crlf(base)), r, Some(base), theirs, &l),
+            Decision::Update(crlf(theirs))
+        );
+        // Already what is generated, but for the line endings: left alone.
+        assert_eq!(
+            decide(Some(&crlf(theirs)), r, Some(base), theirs, &l),
+            Decision::Unchanged
+        );
+        // Edited elsewhere: merged, not one whole-file conflict.
+        assert_eq!(
+            decide(Some(&crlf("A\nb\nc\nd\ne\n")), r, Some(base), theirs, &l),
+            Decision::Merged(crlf("A\nb\nc\nd\nE\n"))
+        );
+        // Edited on the same line: one conflict, every line (markers too) in CRLF.
+        let Decision::Conflict(marked) =
+            decide(Some(&crlf("a\nb\nc\nd\nX\n")), r, Some(base), theirs, &l)
+        else {
+            panic!("a conflict")
+        };
+        assert_eq!(marked.matches('\n').count(), marked.matches("\r\n").count());
+        assert_eq!(marked.matches("<<<<<<< yours").count(), 1, "{marked}");
+        assert!(marked.starts_with("a\r\nb\r\n"), "{marked}");
+        // Mixed line endings are the developer's content: compared as they are.
+        assert_eq!(crlf_to_lf("a\r\nb\n", base), None);
+        assert_eq!(crlf_to_lf("a\r\nb\r\n", "x\r\n"), None);
+    }
+
+    #[test]
     fn decisions() {
         let l = labels();
         let h = record::hash;
@@ -321,9 +406,12 @@ mod tests {
         );
         assert_eq!(
             decide(Some(base), r, Some(base), theirs, &l),
-            Decision::Update
+            Decision::Update(theirs.into())
         );
-        assert_eq!(decide(Some(base), r, None, theirs, &l), Decision::Update);
+        assert_eq!(
+            decide(Some(base), r, None, theirs, &l),
+            Decision::Update(theirs.into())
+        );
         assert_eq!(
             decide(Some("A\nb\nc\nd\ne\n"), r, Some(base), base, &l),
             Decision::Keep

@@ -171,7 +171,8 @@ fn merge_generated(old: &str, theirs: &str, prev: &Previous) -> (Action, String)
         &prev.labels,
     );
     match decision {
-        Decision::Update => (Action::Modify, theirs.to_string()),
+        Decision::Update(text) => (Action::Modify, text),
+        // Unchanged: what is generated but for its line endings.
         Decision::Keep | Decision::Unchanged => (Action::KeepEdited, old.to_string()),
         Decision::Merged(text) => (Action::Merged, text),
         Decision::Conflict(text) => (Action::Markers, text),
