@@ -607,6 +607,27 @@ fn add_handler_resolves_requirements() {
     assert!(pkg.read("src/users/mod.rs").contains(&router_line("auth")));
 }
 
+/// `add-handler` interrupted after it wrote the files and before the record (written last), run
+/// again: the migrations it wrote are taken as they are, not written a second time
+/// under new timestamps (sqlx would run the same change twice), and the result is the same.
+#[test]
+fn add_handler_run_again_after_an_interruption_adds_no_second_migration() {
+    let pkg = Pkg::hello();
+    pkg.init(&["--handlers", "auth"]);
+    let before = pkg.read("cargo-users.toml");
+    pkg.cmd()
+        .args(["add-handler", "role-management"])
+        .assert()
+        .success();
+    let added = pkg.tree();
+    pkg.write("cargo-users.toml", &before);
+    pkg.cmd()
+        .args(["add-handler", "role-management"])
+        .assert()
+        .success();
+    assert_eq!(pkg.tree(), added, "the same files and the same record");
+}
+
 #[test]
 fn add_handler_on_an_edited_router_merges_the_new_routes() {
     let pkg = Pkg::hello();

@@ -371,7 +371,13 @@ fn migrations(
         if record.migrations.contains_key(&m.name) {
             continue;
         }
-        if let Some((path, stamp)) = written_by_an_interrupted_run(project, record, &m)? {
+        let written = crate::plan::written_by_an_interrupted_run(
+            project,
+            record.migrations.values(),
+            &m.name,
+            &m.contents,
+        )?;
+        if let Some((path, stamp)) = written {
             hashes.insert(path.clone(), record::hash(&m.contents));
             stamps.insert(m.name, stamp);
             changes.push(Change {
@@ -395,47 +401,6 @@ fn migrations(
         });
     }
     Ok((changes, stamps))
-}
-
-/// The migration file (path and timestamp) that an upgrade interrupted before it wrote the
-/// record already created for `m`: named `<timestamp>_<name>.sql`, later than every recorded
-/// migration, with exactly the contents this version renders. Adopted rather than written a
-/// second time under a new timestamp (sqlx would then run the same change twice).
-fn written_by_an_interrupted_run(
-    project: &Project,
-    record: &Record,
-    m: &RenderedMigration,
-) -> Result<Option<(String, String)>> {
-    let dir = project.root.join("migrations");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&dir, e)),
-    };
-    let latest_recorded = record
-        .migrations
-        .values()
-        .filter_map(|s| Timestamp::parse(s))
-        .max();
-    let suffix = format!("_{}.sql", m.name);
-    let mut candidates: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|file| {
-            file.strip_suffix(&suffix)
-                .and_then(Timestamp::parse)
-                .is_some_and(|t| latest_recorded.is_none_or(|latest| t > latest))
-        })
-        .collect();
-    candidates.sort();
-    for file in candidates {
-        let path = format!("migrations/{file}");
-        if read_optional(&inside(&project.root, &path)?)?.as_deref() == Some(m.contents.as_str()) {
-            let stamp = file[..file.len() - suffix.len()].to_string();
-            return Ok(Some((path, stamp)));
-        }
-    }
-    Ok(None)
 }
 
 /// Later than now and than every migration recorded or on disk.
