@@ -172,8 +172,9 @@ fn merge_generated(old: &str, theirs: &str, prev: &Previous) -> (Action, String)
     );
     match decision {
         Decision::Update(text) => (Action::Modify, text),
-        // Unchanged: what is generated but for its line endings.
-        Decision::Keep | Decision::Unchanged => (Action::KeepEdited, old.to_string()),
+        Decision::Keep => (Action::KeepEdited, old.to_string()),
+        // What is generated but for its line endings (CRLF): left as it is.
+        Decision::Unchanged => (Action::Unchanged, old.to_string()),
         Decision::Merged(text) => (Action::Merged, text),
         Decision::Conflict(text) => (Action::Markers, text),
         // What the templates generate for this file did not change: nothing to merge.
