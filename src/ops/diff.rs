@@ -69,8 +69,8 @@ pub fn run(opts: &DiffOptions, ui: &Ui) -> Result<Vec<FileDiff>> {
             continue;
         };
         let ours = read_optional(&inside(&project.root, path)?)?;
-        // A CRLF checkout of LF files is compared by its lines, not its line endings.
-        let ours = ours.map(|o| crate::merge::crlf_to_lf(&o, generated).unwrap_or(o));
+        // A CRLF checkout of LF files (or a byte order mark) is compared by its lines.
+        let ours = ours.map(|o| crate::merge::as_generated(&o, generated).unwrap_or(o));
         if ours.as_deref() == Some(generated.as_str()) {
             continue;
         }
