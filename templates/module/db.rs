@@ -12,11 +12,7 @@ use std::{sync::LazyLock, time::Duration};
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
-{% if "role-management" in handlers -%}
-use super::{error::ApiError, model::User, roles::Role, tokens::Purpose};
-{%- else -%}
-use super::{error::ApiError, model::User, tokens::Purpose};
-{%- endif %}
+use super::{error::ApiError, model::User, roles, tokens::Purpose};
 pub use driver::{Db, Pool, begin, connect, finish, take_token};
 use driver::{EMAIL_MATCHES, LOCK_ROW};
 
@@ -122,23 +118,14 @@ pub async fn create_user(
     executor: impl sqlx::Executor<'_, Database = Db>,
     new: NewUser<'_>,
 ) -> Result<User, WriteError> {
-    let now = now();
-    let user = User {
-        id: Uuid::new_v4(),
+    let user = User::new(
         // Stored in the canonical form, which every look-up compares with.
-        email: super::email::normalize(new.email),
-        password_hash: new.password_hash,
-        is_active: new.is_active,
-        is_verified: new.is_verified,
-        created_at: now,
-        updated_at: now,
-{%- if "role-management" in handlers %}
-        roles: Vec::new(),
-{%- endif %}
-{%- if "current-user" in handlers %}
-        pending_email: None,
-{%- endif %}
-    };
+        super::email::normalize(new.email),
+        new.password_hash,
+        new.is_active,
+        new.is_verified,
+        now(),
+    );
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, is_active, is_verified, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -300,18 +287,17 @@ pub async fn token_owner(
     .await
 }
 
-/// The active user that holds this unexpired token of this purpose{% if "role-management" in handlers %}, with their roles{% endif %}: the check
-/// of every authenticated request, in one query (one round trip to the database). Nothing of it is
-/// cached, so a revoked token or a deactivated user is refused at once, on every instance.
+/// The active user that holds this unexpired token of this purpose, with their roles when
+/// role-management is installed: the check of every authenticated request, in one query (one
+/// round trip to the database). Nothing of it is cached, so a revoked token or a deactivated user
+/// is refused at once, on every instance.
 pub async fn find_user_by_token(
     pool: &Pool,
     purpose: Purpose,
     token_hash: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-{%- if "role-management" in handlers %}
-    // One row per role, sorted by name (one row with empty role columns for a user without roles).
     let now = now();
-    let rows: Vec<UserRoleRow> = sqlx::query_as(&LOOKUP_SQL)
+    let rows: Vec<roles::LookupRow> = sqlx::query_as(&LOOKUP_SQL)
 {%- if "current-user" in handlers %}
         .bind(now)
 {%- endif %}
@@ -320,63 +306,21 @@ pub async fn find_user_by_token(
         .bind(now)
         .fetch_all(pool)
         .await?;
-    let mut rows = rows.into_iter();
-    let Some(first) = rows.next() else {
-        return Ok(None);
-    };
-    let mut user = first.user;
-    user.roles = std::iter::once((first.role_id, first.role_name, first.role_description))
-        .chain(rows.map(|row| (row.role_id, row.role_name, row.role_description)))
-        .filter_map(|(id, name, description)| {
-            Some(Role {
-                id: id?,
-                name: name?,
-                description,
-            })
-        })
-        .collect();
-    Ok(Some(user))
+    Ok(roles::user_of_lookup(rows))
 }
 
-/// A row of [`find_user_by_token`]: the user and one of their roles, if they have any.
-#[derive(sqlx::FromRow)]
-struct UserRoleRow {
-    #[sqlx(flatten)]
-    user: User,
-    role_id: Option<Uuid>,
-    role_name: Option<String>,
-    role_description: Option<String>,
-}
-{%- else %}
-    let now = now();
-    sqlx::query_as(&LOOKUP_SQL)
-{%- if "current-user" in handlers %}
-        .bind(now)
-{%- endif %}
-        .bind(token_hash)
-        .bind(purpose.as_str())
-        .bind(now)
-        .fetch_optional(pool)
-        .await
-}
-{%- endif %}
-
-/// The statement of [`find_user_by_token`], put together once.
+/// The statement of [`find_user_by_token`], put together once (its role columns, joins and order
+/// come from `roles.rs`).
 static LOOKUP_SQL: LazyLock<String> = LazyLock::new(|| {
+    use roles::{LOOKUP_COLUMNS, LOOKUP_JOINS, LOOKUP_ORDER};
     format!(
         "SELECT {USER_COLUMNS} \
 {%- if "current-user" in handlers %}
          , (SELECT email FROM email_changes WHERE email_changes.user_id = users.id \
          AND email_changes.expires_at > $1) AS pending_email \
 {%- endif %}
-{%- if "role-management" in handlers %}
-         , roles.id AS role_id, roles.name AS role_name, roles.description AS role_description \
-{%- endif %}
-         FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
-{%- if "role-management" in handlers %}
-         LEFT JOIN user_roles ON user_roles.user_id = users.id \
-         LEFT JOIN roles ON roles.id = user_roles.role_id \
-{%- endif %}
+         {LOOKUP_COLUMNS} FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
+         {LOOKUP_JOINS} \
 {%- if "current-user" in handlers %}
          WHERE user_tokens.token_hash = $2 AND user_tokens.purpose = $3 \
          AND user_tokens.expires_at > $4 AND users.is_active \
@@ -384,10 +328,7 @@ static LOOKUP_SQL: LazyLock<String> = LazyLock::new(|| {
          WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 \
          AND user_tokens.expires_at > $3 AND users.is_active \
 {%- endif %}
-{%- if "role-management" in handlers %}
-         ORDER BY roles.name \
-{%- endif %}
-         "
+         {LOOKUP_ORDER}"
     )
 });
 
@@ -490,22 +431,24 @@ pub async fn delete_all_tokens(
 
 /// What to do when someone proves they own an account's email address (a verification or reset
 /// link, or a provider that verified the address): whoever held the account before may have
-/// registered it in the owner's name, so everything they could still use is taken away. Every
-/// token of the user goes (sessions, access tokens, mail links){% if "current-user" in handlers %}, a pending email change{% endif %}{% if "oauth2" in handlers %} and every linked
-/// provider account (link the provider again after this, if it is the one that proved the
-/// address){% endif %}.
+/// registered it in the owner's name, so everything they could still use is taken away: every
+/// token of the user (sessions, access tokens, mail links), and what the installed handlers keep
+/// that gives access.
 pub async fn drop_unproven_access(
     connection: &mut Connection,
     user_id: Uuid,
 ) -> Result<(), sqlx::Error> {
     delete_all_tokens(&mut *connection, user_id).await?;
 {%- if "current-user" in handlers %}
+    // A pending email change.
     sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *connection)
         .await?;
 {%- endif %}
 {%- if "oauth2" in handlers %}
+    // Every linked provider account (link the provider again after this, if it is the one that
+    // proved the address).
     sqlx::query("DELETE FROM oauth_accounts WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *connection)
