@@ -1,7 +1,7 @@
 //! Database access: the SQL statements of the user system. What is written differently for each
 //! database (the pool, transactions, row locks, `DELETE ... RETURNING`) is in `db/driver.rs`,
 //! re-exported here. A handler that brings tables of its own keeps its statements in its own
-//! module (`roles.rs`, `user_admin.rs`, `oauth2.rs`).
+//! module (`roles.rs`, `user_admin.rs`, `oauth2.rs`, `email_changes.rs`).
 //!
 //! Queries are checked at run time (`sqlx::query_as`), so the project builds without a database.
 
