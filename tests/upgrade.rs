@@ -328,7 +328,10 @@ fn a_crlf_checkout_upgrades_as_an_lf_one_and_stays_crlf() {
             "{file} lost the edit {text:?}"
         );
     }
-    for file in &rust_files {
+    // A file no longer generated (0.1.0's `tests/users.rs`) is gone: unedited but for its line
+    // endings, it counts as unedited.
+    assert!(!pkg.exists("tests/users.rs"));
+    for file in rust_files.iter().filter(|file| pkg.exists(file)) {
         let text = pkg.read(file);
         assert_eq!(
             text.matches('\n').count(),
