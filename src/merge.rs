@@ -25,8 +25,9 @@ pub enum Decision {
     Create,
     /// Already what is generated now.
     Unchanged,
-    /// Unedited since it was generated: replaced by what is generated now.
-    Update,
+    /// Unedited since it was generated: replaced by what is generated now (the text to write:
+    /// in the developer's line endings).
+    Update(String),
     /// Edited, and what is generated did not change: kept as it is.
     Keep,
     /// Edited and changed on both sides without overlap: the merged text.
@@ -42,7 +43,100 @@ pub enum Decision {
 /// Decides what happens to a generated file. `recorded` is the hash the record holds for it
 /// (what was generated last), `base` the re-rendering of what was generated last, accepted only
 /// when its hash is `recorded`.
+///
+/// A file whose every line ends with CRLF while the tool generates LF (a checkout with git's
+/// `core.autocrlf`, an editor on Windows), or that an editor saved with a UTF-8 byte order mark,
+/// is compared and merged by its lines, and what is written keeps its CRLF and its mark: else
+/// every line (or the first) would differ, and the whole file would be one conflict.
 pub fn decide(
+    ours: Option<&str>,
+    recorded: Option<&str>,
+    base: Option<&str>,
+    theirs: &str,
+    labels: &Labels,
+) -> Decision {
+    let Some(form) = ours.and_then(|o| Form::of(o, theirs, base)) else {
+        return decide_lines(ours, recorded, base, theirs, labels);
+    };
+    let ours = form.strip(ours.unwrap_or_default());
+    match decide_lines(Some(&ours), recorded, base, theirs, labels) {
+        Decision::Update(text) => Decision::Update(form.restore(&text)),
+        Decision::Merged(text) => Decision::Merged(form.restore(&text)),
+        Decision::Conflict(text) => Decision::Conflict(form.restore(&text)),
+        other => other,
+    }
+}
+
+/// The UTF-8 byte order mark some editors put at the start of a file.
+const BOM: char = '\u{feff}';
+
+/// How the developer's file differs in form (not in lines) from what the tool generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Form {
+    /// Starts with a byte order mark.
+    bom: bool,
+    /// Every line ends with CRLF.
+    crlf: bool,
+}
+
+impl Form {
+    /// The form of `ours` when it differs from what is generated (`theirs`, and `base` when
+    /// given); `None` when it is the same. Mixed line endings are the developer's content.
+    fn of(ours: &str, theirs: &str, base: Option<&str>) -> Option<Form> {
+        let generated = [Some(theirs), base];
+        let generated = generated.iter().flatten();
+        let bom = ours.starts_with(BOM) && !generated.clone().any(|g| g.starts_with(BOM));
+        let breaks = ours.matches('\n').count();
+        let crlf = breaks > 0
+            && ours.matches("\r\n").count() == breaks
+            && !generated.clone().any(|g| g.contains('\r'));
+        (bom || crlf).then_some(Form { bom, crlf })
+    }
+
+    /// `ours` in the generated form.
+    fn strip(self, ours: &str) -> String {
+        let text = if self.bom {
+            ours.strip_prefix(BOM).unwrap_or(ours)
+        } else {
+            ours
+        };
+        if self.crlf {
+            text.replace("\r\n", "\n")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A text in the generated form, back in the developer's.
+    fn restore(self, text: &str) -> String {
+        let text = if self.crlf {
+            text.replace('\n', "\r\n")
+        } else {
+            text.to_string()
+        };
+        if self.bom {
+            format!("{BOM}{text}")
+        } else {
+            text
+        }
+    }
+}
+
+/// `ours` in the form of `generated` (without a byte order mark, LF line endings) when only its
+/// form differs from it; `None` when it already has that form.
+pub fn as_generated(ours: &str, generated: &str) -> Option<String> {
+    Form::of(ours, generated, None).map(|form| form.strip(ours))
+}
+
+/// Whether `contents` is what the record says was generated (`recorded` is its hash), allowing
+/// for a checkout that turned every LF into CRLF (git's `core.autocrlf`) or a byte order mark.
+pub fn is_recorded(contents: &str, recorded: &str) -> bool {
+    record::hash(contents) == recorded
+        || as_generated(contents, "").is_some_and(|text| record::hash(&text) == recorded)
+}
+
+/// [`decide`] on texts with the same line endings.
+fn decide_lines(
     ours: Option<&str>,
     recorded: Option<&str>,
     base: Option<&str>,
@@ -60,7 +154,7 @@ pub fn decide(
         return Decision::Unchanged;
     }
     if recorded == Some(record::hash(ours).as_str()) {
-        return Decision::Update;
+        return Decision::Update(theirs.to_string());
     }
     // A base that does not hash to the record is not what was generated: merging from it would
     // silently drop or duplicate changes, so it is not used at all.
@@ -303,6 +397,76 @@ mod tests {
     }
 
     #[test]
+    fn a_crlf_checkout_of_lf_files_merges_by_lines_and_stays_crlf() {
+        let l = labels();
+        let crlf = |t: &str| t.replace('\n', "\r\n");
+        let base = "a\nb\nc\nd\ne\n";
+        let theirs = "a\nb\nc\nd\nE\n";
+        let rec = record::hash(base);
+        let r = Some(rec.as_str());
+        // Unedited, only checked out with CRLF: updated, in CRLF.
+        assert_eq!(
+            decide(Some(&crlf(base)), r, Some(base), theirs, &l),
+            Decision::Update(crlf(theirs))
+        );
+        // Already what is generated, but for the line endings: left alone.
+        assert_eq!(
+            decide(Some(&crlf(theirs)), r, Some(base), theirs, &l),
+            Decision::Unchanged
+        );
+        // Edited elsewhere: merged, not one whole-file conflict.
+        assert_eq!(
+            decide(Some(&crlf("A\nb\nc\nd\ne\n")), r, Some(base), theirs, &l),
+            Decision::Merged(crlf("A\nb\nc\nd\nE\n"))
+        );
+        // Edited on the same line: one conflict, every line (markers too) in CRLF.
+        let Decision::Conflict(marked) =
+            decide(Some(&crlf("a\nb\nc\nd\nX\n")), r, Some(base), theirs, &l)
+        else {
+            panic!("a conflict")
+        };
+        assert_eq!(marked.matches('\n').count(), marked.matches("\r\n").count());
+        assert_eq!(marked.matches("<<<<<<< yours").count(), 1, "{marked}");
+        assert!(marked.starts_with("a\r\nb\r\n"), "{marked}");
+        // Mixed line endings are the developer's content: compared as they are.
+        assert_eq!(as_generated("a\r\nb\n", base), None);
+        assert_eq!(as_generated("a\r\nb\r\n", "x\r\n"), None);
+        assert_eq!(as_generated("a\r\nb", "x\n").as_deref(), Some("a\nb"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_kept_and_not_a_change_of_the_first_line() {
+        let l = labels();
+        let bom = |t: &str| format!("\u{feff}{t}");
+        // The first line is the one a new version changes (its doc line names the version).
+        let base = "//! 0.1.0\nb\nc\nd\ne\n";
+        let theirs = "//! 0.2.0\nb\nc\nd\ne\n";
+        let rec = record::hash(base);
+        let r = Some(rec.as_str());
+        assert_eq!(
+            decide(Some(&bom(base)), r, Some(base), theirs, &l),
+            Decision::Update(bom(theirs))
+        );
+        assert_eq!(
+            decide(
+                Some(&bom("//! 0.1.0\nb\nc\nd\nE\n")),
+                r,
+                Some(base),
+                theirs,
+                &l
+            ),
+            Decision::Merged(bom("//! 0.2.0\nb\nc\nd\nE\n"))
+        );
+        // Both at once.
+        let both = bom(&base.replace('\n', "\r\n"));
+        assert_eq!(
+            decide(Some(&both), r, Some(base), theirs, &l),
+            Decision::Update(bom(&theirs.replace('\n', "\r\n")))
+        );
+        assert!(is_recorded(&both, &rec));
+    }
+
+    #[test]
     fn decisions() {
         let l = labels();
         let h = record::hash;
@@ -321,9 +485,12 @@ mod tests {
         );
         assert_eq!(
             decide(Some(base), r, Some(base), theirs, &l),
-            Decision::Update
+            Decision::Update(theirs.into())
         );
-        assert_eq!(decide(Some(base), r, None, theirs, &l), Decision::Update);
+        assert_eq!(
+            decide(Some(base), r, None, theirs, &l),
+            Decision::Update(theirs.into())
+        );
         assert_eq!(
             decide(Some("A\nb\nc\nd\ne\n"), r, Some(base), base, &l),
             Decision::Keep

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::generate::{Generator, Names, Selection};
 use crate::manifest::{Manifest, Wiring};
 use crate::merge::Labels;
-use crate::project::{ModuleDir, Project};
+use crate::project::{ModuleDir, Project, inside, read_optional};
 use crate::record::{self, RECORD_FILE, Record};
 use crate::render::Renderer;
 use crate::timestamp::Timestamp;
@@ -315,9 +315,22 @@ impl<'a> Steps<'a> {
                 .previous
                 .as_ref()
                 .and_then(|r| r.migrations.get(&m.name).cloned());
-            let stamp = match recorded_ts {
-                Some(ts) => ts,
-                None => {
+            let written = match recorded_ts {
+                Some(_) => None,
+                None => written_by_an_interrupted_run(
+                    self.project,
+                    self.opts
+                        .previous
+                        .iter()
+                        .flat_map(|r| r.migrations.values()),
+                    &m.name,
+                    &m.contents,
+                )?,
+            };
+            let stamp = match (recorded_ts, written) {
+                (Some(ts), _) => ts,
+                (None, Some((_, ts))) => ts,
+                (None, None) => {
                     let ts = next.to_string();
                     next = next.next();
                     ts
@@ -489,6 +502,48 @@ fn insertions(
 fn next_timestamp(project: &Project, opts: &PlanOptions) -> Result<Timestamp> {
     let recorded = opts.previous.iter().flat_map(|r| r.migrations.values());
     next_migration_timestamp(&project.path("migrations"), recorded, opts.now)
+}
+
+/// The migration file (path and timestamp) that a run interrupted before it wrote the record
+/// (`upgrade`, `add-handler`, `init`: the record is written last) already created for migration
+/// `name`: named `<timestamp>_<name>.sql`, later than every `recorded` migration, with exactly
+/// `contents`. Adopted rather than written a second time under a new timestamp (sqlx would run
+/// the same change twice).
+pub fn written_by_an_interrupted_run<'a>(
+    project: &Project,
+    recorded: impl IntoIterator<Item = &'a String>,
+    name: &str,
+    contents: &str,
+) -> Result<Option<(String, String)>> {
+    let dir = project.root.join("migrations");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let latest_recorded = recorded
+        .into_iter()
+        .filter_map(|s| Timestamp::parse(s))
+        .max();
+    let suffix = format!("_{name}.sql");
+    let mut candidates: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|file| {
+            file.strip_suffix(&suffix)
+                .and_then(Timestamp::parse)
+                .is_some_and(|t| latest_recorded.is_none_or(|latest| t > latest))
+        })
+        .collect();
+    candidates.sort();
+    for file in candidates {
+        let path = format!("migrations/{file}");
+        if read_optional(&inside(&project.root, &path)?)?.as_deref() == Some(contents) {
+            let stamp = file[..file.len() - suffix.len()].to_string();
+            return Ok(Some((path, stamp)));
+        }
+    }
+    Ok(None)
 }
 
 /// A migration timestamp later than `now` (default: the clock), than every `recorded` one and

@@ -59,15 +59,11 @@ impl Project {
                 ))
             })?,
         };
-        let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::failure(format!(
-                    "{} does not exist: not a Cargo package",
-                    manifest_path.display()
-                ))
-            } else {
-                Error::io(&manifest_path, e)
-            }
+        let text = read_optional(&manifest_path)?.ok_or_else(|| {
+            Error::failure(format!(
+                "{} does not exist: not a Cargo package",
+                manifest_path.display()
+            ))
         })?;
         let root = manifest_path
             .parent()
@@ -189,13 +185,56 @@ pub fn inside(root: &Path, relative: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Reads a file; `None` when it does not exist.
+/// The largest file the tool reads (a generated file is a few dozen KiB). A bigger one is an
+/// error rather than minutes of merging or a memory spike.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a file; `None` when it does not exist. Only a regular file (through links) of at most
+/// [`MAX_FILE_BYTES`] is read: a FIFO, a device or a folder where a file is expected is a clear
+/// error, never a hang.
 pub fn read_optional(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
+    use std::io::Read;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if !meta.is_file() {
+        return Err(Error::failure(format!(
+            "{} is not a regular file; cargo-users reads and writes only plain files there",
+            path.display()
+        )));
     }
+    let too_big = || {
+        Error::failure(format!(
+            "{} is larger than {} MiB, more than cargo-users reads (its generated files are a \
+             few KiB); refusing to merge or rewrite it",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        ))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    // Bounded even if the file grows between the look and the read.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        Error::failure(format!(
+            "{} is not UTF-8 text; cargo-users only merges text files",
+            path.display()
+        ))
+    })
 }
 
 fn find_manifest(start: &Path) -> Option<PathBuf> {
@@ -328,6 +367,37 @@ mod tests {
         std::os::unix::fs::symlink(pkg.path().join("src"), pkg.path().join("alias")).unwrap();
         inside(pkg.path(), "alias/new.rs").unwrap();
         inside(pkg.path(), "src/new/deeper.rs").unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_plain_files_of_a_sane_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        assert_eq!(read_optional(&path("absent")).unwrap(), None);
+        std::fs::write(path("ok"), "text\n").unwrap();
+        assert_eq!(
+            read_optional(&path("ok")).unwrap().as_deref(),
+            Some("text\n")
+        );
+        // A FIFO would block the read for ever: refused before it is opened.
+        let status = std::process::Command::new("mkfifo")
+            .arg(path("fifo"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = read_optional(&path("fifo")).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        std::fs::create_dir(path("dir")).unwrap();
+        let err = read_optional(&path("dir")).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let big = std::fs::File::create(path("big")).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let err = read_optional(&path("big")).unwrap_err().to_string();
+        assert!(err.contains("larger than 1 MiB"), "{err}");
+        std::fs::write(path("latin1"), b"caf\xe9\n").unwrap();
+        let err = read_optional(&path("latin1")).unwrap_err().to_string();
+        assert!(err.contains("not UTF-8"), "{err}");
     }
 
     #[test]

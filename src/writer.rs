@@ -171,8 +171,10 @@ fn merge_generated(old: &str, theirs: &str, prev: &Previous) -> (Action, String)
         &prev.labels,
     );
     match decision {
-        Decision::Update => (Action::Modify, theirs.to_string()),
-        Decision::Keep | Decision::Unchanged => (Action::KeepEdited, old.to_string()),
+        Decision::Update(text) => (Action::Modify, text),
+        Decision::Keep => (Action::KeepEdited, old.to_string()),
+        // What is generated but for its line endings (CRLF): left as it is.
+        Decision::Unchanged => (Action::Unchanged, old.to_string()),
         Decision::Merged(text) => (Action::Merged, text),
         Decision::Conflict(text) => (Action::Markers, text),
         // What the templates generate for this file did not change: nothing to merge.

@@ -607,6 +607,66 @@ fn add_handler_resolves_requirements() {
     assert!(pkg.read("src/users/mod.rs").contains(&router_line("auth")));
 }
 
+/// `add-handler` interrupted after it wrote the files and before the record (written last), run
+/// again: the migrations it wrote are taken as they are, not written a second time
+/// under new timestamps (sqlx would run the same change twice), and the result is the same.
+#[test]
+fn add_handler_run_again_after_an_interruption_adds_no_second_migration() {
+    let pkg = Pkg::hello();
+    pkg.init(&["--handlers", "auth"]);
+    let before = pkg.read("cargo-users.toml");
+    pkg.cmd()
+        .args(["add-handler", "role-management"])
+        .assert()
+        .success();
+    let added = pkg.tree();
+    pkg.write("cargo-users.toml", &before);
+    pkg.cmd()
+        .args(["add-handler", "role-management"])
+        .assert()
+        .success();
+    assert_eq!(pkg.tree(), added, "the same files and the same record");
+}
+
+/// A CRLF checkout (git's `core.autocrlf`) of what `init` generated: `add-handler` merges by
+/// lines, not line endings. The untouched files are unchanged, not "edited"; the developer's edit
+/// is kept; what it writes keeps CRLF.
+#[test]
+fn add_handler_on_a_crlf_checkout_merges_by_lines_and_keeps_crlf() {
+    let pkg = Pkg::hello();
+    pkg.init(&["--handlers", "auth,register"]);
+    let crlf = |t: &str| t.replace('\n', "\r\n");
+    let rust_files: Vec<String> = pkg
+        .tree()
+        .into_keys()
+        .filter(|p| p.ends_with(".rs"))
+        .collect();
+    for file in &rust_files {
+        pkg.write(file, &crlf(&pkg.read(file)));
+    }
+    let router = pkg.read("src/users/mod.rs");
+    pkg.write("src/users/mod.rs", &format!("// our note\r\n{router}"));
+    let out = pkg
+        .cmd()
+        .args(["add-handler", "verify"])
+        .assert()
+        .success()
+        .stdout(contains("merged src/users/mod.rs"));
+    let out = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(!out.contains("kept (edited)"), "{out}");
+    let router = pkg.read("src/users/mod.rs");
+    assert!(router.starts_with("// our note\r\n"), "{router}");
+    assert!(router.contains(&crlf(&format!("{}\n", router_line("verify")))));
+    for file in &rust_files {
+        let text = pkg.read(file);
+        assert_eq!(
+            text.matches('\n').count(),
+            text.matches("\r\n").count(),
+            "{file} keeps CRLF"
+        );
+    }
+}
+
 #[test]
 fn add_handler_on_an_edited_router_merges_the_new_routes() {
     let pkg = Pkg::hello();

@@ -287,6 +287,118 @@ fn uncommitted_changes_in_files_it_would_touch_stop_it_unless_allow_dirty() {
     assert!(pkg.read("src/users/mod.rs").contains("// wip\n"));
 }
 
+/// With git's `core.autocrlf` (the default of Git for Windows) every file of the checkout ends
+/// its lines with CRLF while the tool generates LF: compared by lines, not line endings, the
+/// upgrade merges as on LF files (before, every file was one whole-file conflict), `list` and
+/// `diff` show only the real edits, and the files keep CRLF.
+#[test]
+fn a_crlf_checkout_upgrades_as_an_lf_one_and_stays_crlf() {
+    let handlers = "auth,register";
+    let pkg = old_pkg(handlers);
+    let edits = edit_everywhere(&pkg, &fresh(handlers));
+    let crlf = |t: &str| t.replace('\n', "\r\n");
+    let rust_files: Vec<String> = pkg
+        .tree()
+        .into_keys()
+        .filter(|p| p.ends_with(".rs"))
+        .collect();
+    for file in &rust_files {
+        pkg.write(file, &crlf(&pkg.read(file)));
+    }
+    let edited = |out: &str| {
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("edited "))
+            .count()
+    };
+    let listed = pkg.cmd().arg("list").assert().success();
+    let listed = String::from_utf8_lossy(&listed.get_output().stdout).into_owned();
+    assert_eq!(edited(&listed), EDITED.len(), "{listed}");
+    let diff = pkg.cmd().arg("diff").assert().success();
+    let diff = String::from_utf8_lossy(&diff.get_output().stdout).into_owned();
+    assert_eq!(diff.matches("\n+++ ").count(), EDITED.len(), "{diff}");
+
+    pkg.cmd()
+        .arg("upgrade")
+        .assert()
+        .success()
+        .stdout(contains("merged  src/users/mod.rs").and(contains("conflict").not()));
+    for (file, text) in &edits {
+        assert!(
+            pkg.read(file).contains(&crlf(text)),
+            "{file} lost the edit {text:?}"
+        );
+    }
+    // A file no longer generated (0.1.0's `tests/users.rs`) is gone: unedited but for its line
+    // endings, it counts as unedited.
+    assert!(!pkg.exists("tests/users.rs"));
+    for file in rust_files.iter().filter(|file| pkg.exists(file)) {
+        let text = pkg.read(file);
+        assert_eq!(
+            text.matches('\n').count(),
+            text.matches("\r\n").count(),
+            "{file} keeps CRLF"
+        );
+    }
+    let listed = pkg.cmd().arg("list").assert().success();
+    let listed = String::from_utf8_lossy(&listed.get_output().stdout).into_owned();
+    assert_eq!(edited(&listed), EDITED.len(), "{listed}");
+}
+
+/// An upgrade interrupted after it wrote the files and before the record (the record is written
+/// last) is run again: what it wrote is taken as it is, and the new migrations are not written a
+/// second time under new timestamps (sqlx would run the same change twice).
+#[test]
+fn an_upgrade_run_again_after_an_interruption_adds_no_second_migration() {
+    let pkg = old_pkg("auth");
+    let old_record = pkg.read("cargo-users.toml");
+    pkg.cmd().arg("upgrade").assert().success();
+    let upgraded = pkg.tree();
+    let migrations = |tree: &std::collections::BTreeMap<String, String>| {
+        tree.keys().filter(|p| p.starts_with("migrations/")).count()
+    };
+    assert!(migrations(&upgraded) > 1, "this version adds migrations");
+    pkg.write("cargo-users.toml", &old_record);
+    pkg.cmd()
+        .arg("upgrade")
+        .assert()
+        .success()
+        .stdout(contains("created").not());
+    assert_eq!(pkg.tree(), upgraded, "the same files and the same record");
+}
+
+/// A refused upgrade writes nothing, in `.git` neither (`git status` would refresh the index);
+/// a `git status` that fails for another reason than "not a repository" is no clean tree.
+#[cfg(unix)]
+#[test]
+fn the_git_check_writes_nothing_and_a_failing_git_is_not_a_clean_tree() {
+    let pkg = old_pkg("auth");
+    git(&pkg, &["init", "-q"]);
+    git(&pkg, &["add", "-A"]);
+    git(&pkg, &["commit", "-qm", "generated"]);
+    // Stale stat information: a refreshing `git status` would rewrite the index.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let router = pkg.read("src/users/mod.rs");
+    pkg.write("src/users/mod.rs", &format!("{router}// wip\n"));
+    let index = pkg.path(".git/index");
+    let stamp = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let before = stamp(&index);
+    pkg.cmd()
+        .arg("upgrade")
+        .assert()
+        .code(1)
+        .stderr(contains("uncommitted changes"));
+    assert_eq!(stamp(&index), before, "the index is untouched");
+    // A repository git cannot read (here a corrupt index; elsewhere "dubious ownership").
+    std::fs::write(pkg.path(".git/index"), "garbage\n").unwrap();
+    let before = pkg.tree();
+    pkg.cmd()
+        .arg("upgrade")
+        .assert()
+        .code(1)
+        .stderr(contains("`git status` failed"));
+    assert_eq!(pkg.tree(), before);
+}
+
 #[test]
 fn a_deleted_file_stays_deleted_and_is_said() {
     let pkg = old_pkg("auth");
@@ -435,6 +547,68 @@ fn a_corrupt_record_is_a_clear_error() {
         "unknown handler `teleport`",
         &[&["upgrade"], &["diff"], &["add-handler", "register"]],
     );
+}
+
+/// A handler list the tool never writes (one twice, one without what it needs) would render
+/// another project than the one generated: upgrade would rewrite the unedited files to it.
+#[test]
+fn a_handler_list_the_tool_never_writes_is_refused() {
+    let render = &[&["upgrade"][..], &["diff"], &["add-handler", "register"]];
+    crafted_for(
+        |r| r.replace("handlers = [\"auth\"]", "handlers = [\"auth\", \"auth\"]"),
+        "handler `auth` is listed twice",
+        render,
+    );
+    crafted_for(
+        |r| r.replace("handlers = [\"auth\"]", "handlers = [\"current-user\"]"),
+        "handler `current-user` is listed without `auth`, which it needs",
+        render,
+    );
+}
+
+/// A FIFO where a generated file belongs would block the read for ever; a huge file would take
+/// minutes to merge. Both are a clear error, and nothing is written.
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_huge_file_where_a_generated_file_belongs_is_a_clear_error() {
+    let pkg = old_pkg("auth");
+    let config = pkg.path("src/users/config.rs");
+    let mkfifo = || {
+        let made = std::process::Command::new("mkfifo")
+            .arg(&config)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    };
+    // The tree of the package, but for the FIFO (reading it would block the test).
+    let unchanged_but_the_fifo = |pkg: &Pkg| {
+        std::fs::remove_file(&config).unwrap();
+        let tree = pkg.tree();
+        mkfifo();
+        tree
+    };
+    let before = unchanged_but_the_fifo(&pkg);
+    for args in [&["upgrade"][..], &["diff"], &["list"]] {
+        pkg.cmd()
+            .args(args)
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(1)
+            .stderr(contains("src/users/config.rs is not a regular file"));
+    }
+    assert_eq!(unchanged_but_the_fifo(&pkg), before);
+    assert!(!pkg.exists("src/users/config.rs.cargo-users-new"));
+
+    std::fs::remove_file(&config).unwrap();
+    let line = "// a line of a file far bigger than anything generated\n";
+    pkg.write("src/users/config.rs", &line.repeat((2 << 20) / line.len()));
+    let before = pkg.tree();
+    pkg.cmd()
+        .arg("upgrade")
+        .assert()
+        .code(1)
+        .stderr(contains("src/users/config.rs is larger than 1 MiB"));
+    assert_eq!(pkg.tree(), before);
 }
 
 #[cfg(unix)]

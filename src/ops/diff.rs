@@ -69,6 +69,8 @@ pub fn run(opts: &DiffOptions, ui: &Ui) -> Result<Vec<FileDiff>> {
             continue;
         };
         let ours = read_optional(&inside(&project.root, path)?)?;
+        // A CRLF checkout of LF files (or a byte order mark) is compared by its lines.
+        let ours = ours.map(|o| crate::merge::as_generated(&o, generated).unwrap_or(o));
         if ours.as_deref() == Some(generated.as_str()) {
             continue;
         }

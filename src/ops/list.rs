@@ -6,10 +6,11 @@ use console::style;
 
 use crate::error::Result;
 use crate::manifest::Manifest;
+use crate::merge;
 use crate::ops::init::not_initialized;
 use crate::ops::read_record;
 use crate::project::Project;
-use crate::record::{self, Record};
+use crate::record::Record;
 use crate::ui::Ui;
 
 /// Options of `list`.
@@ -50,7 +51,7 @@ pub fn run(opts: &ListOptions, ui: &Ui) -> Result<Listing> {
     for (path, hash) in &record.files {
         let state = match project.read(path)? {
             None => FileState::Deleted,
-            Some(text) if record::hash(&text) == *hash => FileState::Unchanged,
+            Some(text) if merge::is_recorded(&text, hash) => FileState::Unchanged,
             Some(_) => FileState::Edited,
         };
         files.push((path.clone(), state));

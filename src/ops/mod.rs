@@ -145,6 +145,22 @@ pub(crate) fn recorded_choices(
     {
         return Err(invalid(format!("unknown handler `{unknown}`")));
     }
+    // The tool never records a handler twice nor one without what it needs: a list that does
+    // would render another project than the one generated (and merge against it).
+    for (i, h) in record.handlers.iter().enumerate() {
+        if record.handlers[..i].contains(h) {
+            return Err(invalid(format!("handler `{h}` is listed twice")));
+        }
+        if let Some(missing) = manifest.handler[h]
+            .requires
+            .iter()
+            .find(|r| !record.handlers.contains(r))
+        {
+            return Err(invalid(format!(
+                "handler `{h}` is listed without `{missing}`, which it needs"
+            )));
+        }
+    }
     let module = crate::project::ModuleDir::parse(&record.module_dir)
         .map_err(|_| invalid(format!("module_dir `{}`", record.module_dir)))?;
     let names = crate::generate::Names {

@@ -109,7 +109,7 @@ pub fn run(opts: &UpgradeOptions, ui: &Ui) -> Result<UpgradeOutcome> {
         .map(|c| c.path.clone())
         .collect();
     if !opts.allow_dirty && !opts.dry_run {
-        let dirty = git_dirty(&project.root, &touched);
+        let dirty = git_dirty(&project.root, &touched)?;
         if !dirty.is_empty() {
             return Err(Error::failure(format!(
                 "git shows uncommitted changes in files upgrade would change:\n{}\ncommit or \
@@ -286,8 +286,9 @@ fn merged_file(
     let decision = merge::decide(ours.as_deref(), recorded, base, theirs, labels);
     let (action, new) = match decision {
         Decision::Create => (Action::Create, theirs.to_string()),
-        Decision::Unchanged => (Action::Unchanged, theirs.to_string()),
-        Decision::Update => (Action::Modify, theirs.to_string()),
+        // What is generated (maybe with other line endings): left as it is.
+        Decision::Unchanged => (Action::Unchanged, ours.clone().unwrap_or_default()),
+        Decision::Update(text) => (Action::Modify, text),
         Decision::Keep => (Action::KeepEdited, ours.clone().unwrap_or_default()),
         Decision::Merged(text) => (Action::Merged, text),
         Decision::Conflict(text) => (Action::Markers, text),
@@ -322,7 +323,10 @@ fn no_longer_generated(
         let Some(ours) = read_optional(&inside(&project.root, path)?)? else {
             continue;
         };
-        let unedited = record.files.get(path) == Some(&record::hash(&ours));
+        let unedited = record
+            .files
+            .get(path)
+            .is_some_and(|h| merge::is_recorded(&ours, h));
         if unedited {
             changes.push(Change {
                 path: path.clone(),
@@ -365,6 +369,23 @@ fn migrations(
     let mut changes = Vec::new();
     for m in rendered {
         if record.migrations.contains_key(&m.name) {
+            continue;
+        }
+        let written = crate::plan::written_by_an_interrupted_run(
+            project,
+            record.migrations.values(),
+            &m.name,
+            &m.contents,
+        )?;
+        if let Some((path, stamp)) = written {
+            hashes.insert(path.clone(), record::hash(&m.contents));
+            stamps.insert(m.name, stamp);
+            changes.push(Change {
+                old: Some(m.contents.clone()),
+                path,
+                action: Action::Unchanged,
+                new: m.contents,
+            });
             continue;
         }
         let stamp = next.to_string();
@@ -431,12 +452,19 @@ fn cargo_toml(
 }
 
 /// The files among `paths` that git shows as changed or untracked; empty without git or outside
-/// a repository (then there is nothing to protect).
-fn git_dirty(root: &Path, paths: &[String]) -> Vec<String> {
+/// a repository (then there is nothing to protect). A `git status` that fails otherwise (e.g. a
+/// repository git refuses as "dubious ownership") is an error, not a clean tree. Git is asked
+/// not to refresh its index (`GIT_OPTIONAL_LOCKS=0`): a refused upgrade writes nothing, in
+/// `.git` neither.
+fn git_dirty(root: &Path, paths: &[String]) -> Result<Vec<String>> {
     if paths.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let output = Command::new("git")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_LITERAL_PATHSPECS", "1")
+        .env("LC_ALL", "C")
+        .env("LANGUAGE", "C")
         .arg("-C")
         .arg(root)
         .args([
@@ -449,16 +477,37 @@ fn git_dirty(root: &Path, paths: &[String]) -> Vec<String> {
         .args(paths)
         .output();
     let Ok(output) = output else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     if !output.status.success() {
-        return Vec::new();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("not a git repository") {
+            return Ok(Vec::new());
+        }
+        return Err(Error::failure(format!(
+            "cannot tell whether the files upgrade would change have uncommitted changes: \
+             `git status` failed: {}\nfix that, or pass --allow-dirty",
+            stderr.trim()
+        )));
     }
-    String::from_utf8_lossy(&output.stdout)
-        .split('\0')
-        .filter(|entry| entry.len() > 3)
-        .map(|entry| entry[3..].to_string())
-        .collect()
+    Ok(porcelain_paths(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The paths of `git status --porcelain=v1 -z` output. A rename or copy entry is followed by
+/// its source path, which is not a status entry of its own.
+fn porcelain_paths(out: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut entries = out.split('\0').filter(|e| !e.is_empty());
+    while let Some(entry) = entries.next() {
+        let (Some(status), Some(path)) = (entry.get(..2), entry.get(3..)) else {
+            continue;
+        };
+        paths.push(path.to_string());
+        if status.contains('R') || status.contains('C') {
+            entries.next();
+        }
+    }
+    paths
 }
 
 /// One line per file that changes or needs attention, then a count of the unchanged ones.
@@ -509,6 +558,15 @@ fn print_table(ui: &Ui, changes: &[Change], dry_run: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn porcelain_entries_are_read_with_renames() {
+        assert_eq!(
+            porcelain_paths(" M src/a.rs\0R  src/new.rs\0src/old.rs\0?? b c.rs\0"),
+            ["src/a.rs", "src/new.rs", "b c.rs"]
+        );
+        assert!(porcelain_paths("").is_empty());
+    }
 
     #[test]
     fn a_file_no_longer_generated_is_removed_only_when_unedited() {

@@ -1,53 +1,20 @@
-//! Database access: the SQL statements of the user system{% if db == "sqlite" %}, written for SQLite{% elif db == "postgres" %}, written for PostgreSQL{% else %}, written for MySQL and MariaDB{% endif %}.
-//! A handler that brings tables of its own keeps its statements in its own module (`roles.rs`,
-//! `user_admin.rs`, `oauth2.rs`).
+//! Database access: the SQL statements of the user system. What is written differently for each
+//! database (the pool, transactions, row locks, `DELETE ... RETURNING`) is in `db/driver.rs`,
+//! re-exported here. A handler that brings tables of its own keeps its statements in its own
+//! module (`roles.rs`, `user_admin.rs`, `oauth2.rs`, `email_changes.rs`).
 //!
 //! Queries are checked at run time (`sqlx::query_as`), so the project builds without a database.
 
-{% if db == "sqlite" -%}
-use std::{str::FromStr, sync::LazyLock, time::Duration};
+mod driver;
 
-use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::{
-    SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
-};
-{%- elif db == "postgres" -%}
 use std::{sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::{Connection as _, PgPool, Postgres, migrate::MigrateDatabase, postgres::PgPoolOptions};
-{%- else -%}
-use std::{sync::LazyLock, time::Duration};
-
-use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::{Connection as _, MySql, MySqlPool, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
-{%- endif %}
 use uuid::Uuid;
 
-{% if "role-management" in handlers -%}
-use super::{error::ApiError, model::User, roles::Role, tokens::Purpose};
-{%- else -%}
-use super::{error::ApiError, model::User, tokens::Purpose};
-{%- endif %}
-
-/// The connection pool.
-{%- if db == "sqlite" %}
-pub type Pool = SqlitePool;
-{%- elif db == "postgres" %}
-pub type Pool = PgPool;
-{%- else %}
-pub type Pool = MySqlPool;
-{%- endif %}
-
-/// The database driver, for functions that run on the pool or inside a transaction.
-{%- if db == "sqlite" %}
-pub type Db = sqlx::Sqlite;
-{%- elif db == "postgres" %}
-pub type Db = Postgres;
-{%- else %}
-pub type Db = MySql;
-{%- endif %}
+use super::{error::ApiError, model::User, roles, tokens::Purpose};
+pub use driver::{Db, Pool, begin, connect, finish, take_token};
+use driver::{EMAIL_MATCHES, LOCK_ROW};
 
 /// One connection of the pool, in a transaction or not. The functions below that write take any
 /// executor: `&pool` for a statement of its own, or `&mut *transaction` to be part of a request's
@@ -64,10 +31,6 @@ pub const USER_COLUMNS: &str = "users.id, users.email, users.password_hash, user
 /// Database connections per CPU core. A request holds a connection only while its queries run,
 /// so a few per core keep every core busy; more would only queue inside the database.
 const CONNECTIONS_PER_CORE: u32 = 4;
-{%- if db != "sqlite" %}
-/// A pooled connection idle for longer than this is checked with a round trip before use.
-const CHECK_IDLE_CONNECTIONS_AFTER: Duration = Duration::from_secs(10);
-{%- endif %}
 
 /// The size of the connection pool: [`CONNECTIONS_PER_CORE`] per core, at least 4.
 fn pool_size() -> u32 {
@@ -78,90 +41,6 @@ fn pool_size() -> u32 {
         .max(4)
 }
 
-/// Connects to `DATABASE_URL` and brings the schema up to date with the migrations in
-/// `migrations/`.
-pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
-{%- if db == "sqlite" %}
-    let options = SqliteConnectOptions::from_str(database_url)?
-        .create_if_missing(true)
-        .foreign_keys(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new()
-        // The connections are files in this process, which no server restart can break: sqlx's
-        // check of every connection it hands out would double the cost of each query.
-        .test_before_acquire(false)
-        .max_connections(pool_size())
-        .connect_with(options)
-        .await?;
-{%- else %}
-    // Like SQLite creating its file: the first start creates the database.
-    if !{% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::database_exists(database_url).await? {
-        let created = {% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::create_database(database_url).await;
-        // Instances started together race to create it: one wins, the others use it.
-        if created.is_err() && !{% if db == "postgres" %}Postgres{% else %}MySql{% endif %}::database_exists(database_url).await? {
-            created?;
-        }
-    }
-    let pool = {% if db == "postgres" %}PgPoolOptions{% else %}MySqlPoolOptions{% endif %}::new()
-        .acquire_timeout(Duration::from_secs(10))
-        .max_connections(pool_size())
-        // sqlx checks every connection it hands out with a round trip to the server by default,
-        // which doubles the cost of each query. A connection used in the last few seconds is known
-        // to work; one idle longer (the server may have restarted meanwhile) is still checked.
-        .test_before_acquire(false)
-        .before_acquire(|connection, meta| {
-            Box::pin(async move {
-                if meta.idle_for > CHECK_IDLE_CONNECTIONS_AFTER {
-                    connection.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect(database_url)
-        .await?;
-{%- endif %}
-{%- if db == "mysql" %}
-    migrate_locked(&pool).await?;
-{%- else %}
-    // The migrator holds a database lock while it runs{% if db == "postgres" %} (an advisory lock){% endif %}, so instances
-    // started together apply each migration once.
-    sqlx::migrate!().run(&pool).await?;
-{%- endif %}
-    Ok(pool)
-}
-
-{% if db == "mysql" -%}
-// Start-up of instances together (0.2.0).
-/// How long an instance waits for another one to finish migrating, at start-up.
-const MIGRATION_LOCK_SECONDS: u64 = 300;
-
-/// Runs the migrations while holding a named lock of this database, so that instances started
-/// together apply each migration once. sqlx's migrator takes `GET_LOCK(name, -1)`, which MariaDB
-/// answers at once without the lock (it takes no negative timeout): a second instance would then
-/// see the first one's migration half done and refuse to start.
-async fn migrate_locked(pool: &Pool) -> Result<(), sqlx::Error> {
-    let mut connection = pool.acquire().await?;
-    let locked: Option<i64> =
-        sqlx::query_scalar("SELECT GET_LOCK(CONCAT(DATABASE(), '.cargo_users_migrations'), ?)")
-            .bind(MIGRATION_LOCK_SECONDS)
-            .fetch_one(&mut *connection)
-            .await?;
-    if locked != Some(1) {
-        return Err(sqlx::Error::Protocol(format!(
-            "another instance held the migration lock for over {MIGRATION_LOCK_SECONDS} s"
-        )));
-    }
-    let migrated = sqlx::migrate!().run(&mut *connection).await;
-    // The lock also ends with the connection, should this fail.
-    let _ = sqlx::query("SELECT RELEASE_LOCK(CONCAT(DATABASE(), '.cargo_users_migrations'))")
-        .execute(&mut *connection)
-        .await;
-    migrated?;
-    Ok(())
-}
-
-{% endif -%}
 /// The current time, to the second. Timestamps are stored at this precision so that they compare
 /// correctly in every database.
 pub fn now() -> DateTime<Utc> {
@@ -205,86 +84,6 @@ impl From<WriteError> for ApiError {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Transactions: a handler and its hooks write together or not at all.
-
-/// Begins the transaction of a request that writes.
-pub async fn begin(pool: &Pool) -> Result<Transaction, sqlx::Error> {
-{%- if db == "sqlite" %}
-    // `IMMEDIATE` takes SQLite's write lock at once (waiting up to the busy timeout for it): a
-    // transaction that read first could otherwise fail at its first write, should another
-    // connection have written meanwhile.
-    pool.begin_with("BEGIN IMMEDIATE").await
-{%- elif db == "mysql" %}
-    let mut transaction = pool.begin().await?;
-    // A marker that [`finish`] looks for before it commits: after a deadlock InnoDB rolls the
-    // whole transaction back by itself, and the statements that follow each commit on their own.
-    sqlx::query("SAVEPOINT request")
-        .execute(&mut *transaction)
-        .await?;
-    Ok(transaction)
-{%- else %}
-    pool.begin().await
-{%- endif %}
-}
-
-/// Ends a request's transaction: commits it when `outcome` is `Ok` and rolls it back otherwise,
-/// then returns `outcome`. A hook that fails thus undoes what its request wrote, and a retry finds
-/// the database as the first attempt did (no "email taken" for an account that was never kept).
-///
-/// The rollback is explicit: one left to `Drop` runs only when the connection is next tested by
-/// the pool, and until then the rows it wrote stay locked, so the retry could wait for them.
-pub async fn finish<T>(
-    transaction: Transaction,
-    outcome: Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    match outcome {
-{%- if db == "postgres" %}
-        Ok(value) => {
-            let mut transaction = transaction;
-            // After an error PostgreSQL has aborted the transaction, and `COMMIT` then rolls it
-            // back without an error. A hook that caught a database error and returned `Ok` would
-            // have the request answered as if it were stored: asked first, the aborted
-            // transaction answers with an error, and nothing is claimed.
-            if let Err(error) = sqlx::query("SELECT 1").execute(&mut *transaction).await {
-                let _ = transaction.rollback().await;
-                return Err(ApiError::internal(error));
-            }
-            transaction.commit().await?;
-            Ok(value)
-        }
-{%- elif db == "mysql" %}
-        Ok(value) => {
-            let mut transaction = transaction;
-            // Gone when InnoDB rolled the transaction back after an error (a deadlock) that a hook
-            // caught and did not return: what was written since then stands on its own, and the
-            // request is not answered as if all of it were stored.
-            if let Err(error) = sqlx::query("RELEASE SAVEPOINT request")
-                .execute(&mut *transaction)
-                .await
-            {
-                let _ = transaction.rollback().await;
-                return Err(ApiError::internal(error));
-            }
-            transaction.commit().await?;
-            Ok(value)
-        }
-{%- else %}
-        Ok(value) => {
-            transaction.commit().await?;
-            Ok(value)
-        }
-{%- endif %}
-        Err(error) => {
-            if let Err(rollback) = transaction.rollback().await {
-                // The connection is closed rather than reused, which ends the transaction too.
-                tracing::warn!(error = %rollback, "rollback failed");
-            }
-            Err(error)
-        }
-    }
-}
-
 /// Locks the user's row until the transaction ends and returns it (`None`: no such user). Every
 /// transaction that changes an account's access (login, verification, reset, OAuth2 claim) takes
 /// this lock before it reads or writes anything else of the account, so they run one after the
@@ -295,13 +94,7 @@ pub async fn lock_user(
     connection: &mut Connection,
     user_id: Uuid,
 ) -> Result<Option<User>, sqlx::Error> {
-{%- if db == "sqlite" %}
-    // SQLite has no row locks: `BEGIN IMMEDIATE` (see [`begin`]) holds the database's write lock
-    // for the whole transaction already.
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-{%- else %}
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
-{%- endif %}
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1{LOCK_ROW}");
     sqlx::query_as(&sql)
         .bind(user_id)
         .fetch_optional(&mut *connection)
@@ -325,23 +118,14 @@ pub async fn create_user(
     executor: impl sqlx::Executor<'_, Database = Db>,
     new: NewUser<'_>,
 ) -> Result<User, WriteError> {
-    let now = now();
-    let user = User {
-        id: Uuid::new_v4(),
+    let user = User::new(
         // Stored in the canonical form, which every look-up compares with.
-        email: super::email::normalize(new.email),
-        password_hash: new.password_hash,
-        is_active: new.is_active,
-        is_verified: new.is_verified,
-        created_at: now,
-        updated_at: now,
-{%- if "role-management" in handlers %}
-        roles: Vec::new(),
-{%- endif %}
-{%- if "current-user" in handlers %}
-        pending_email: None,
-{%- endif %}
-    };
+        super::email::normalize(new.email),
+        new.password_hash,
+        new.is_active,
+        new.is_verified,
+        now(),
+    );
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, is_active, is_verified, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -368,17 +152,7 @@ pub async fn find_user_by_email(
     if email.len() > super::email::MAX_EMAIL_BYTES || email.chars().any(char::is_control) {
         return Ok(None);
     }
-{%- if db == "sqlite" %}
-    // The column is declared `COLLATE NOCASE`, so `=` ignores case and uses the unique index.
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-{%- elif db == "postgres" %}
-    // Matches the unique index on `lower(email)`, which it uses.
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
-{%- else %}
-    // `email_key`, the binary copy of the column (see the `canonical_email` migration), compares
-    // bytes: `alice@` and `alíce@` are two addresses, as everywhere else. It has the unique index.
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = CAST($1 AS BINARY)");
-{%- endif %}
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {EMAIL_MATCHES}");
     // Addresses are stored in their canonical form: compare in that form.
     sqlx::query_as(&sql)
         .bind(super::email::normalize(email))
@@ -496,47 +270,6 @@ pub async fn insert_credential(
     Ok(inserted.rows_affected() == 1)
 }
 
-/// Deletes the token and returns whose it was, if it existed, had this purpose and had not
-/// expired. Of two requests racing with the same token only one gets it: one-shot tokens are
-/// single use.
-pub async fn take_token(
-    connection: &mut Connection,
-    purpose: Purpose,
-    token_hash: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
-{%- if db == "mysql" %}
-    // MySQL has no `DELETE ... RETURNING`: read, then delete, and count the token as taken only if
-    // this request's delete removed the row (of two racing requests, one does).
-    let row: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT user_id, expires_at FROM user_tokens WHERE token_hash = $1 AND purpose = $2",
-    )
-    .bind(token_hash)
-    .bind(purpose.as_str())
-    .fetch_optional(&mut *connection)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let deleted = sqlx::query("DELETE FROM user_tokens WHERE token_hash = $1 AND purpose = $2")
-        .bind(token_hash)
-        .bind(purpose.as_str())
-        .execute(&mut *connection)
-        .await?;
-    let row = Some(row).filter(|_| deleted.rows_affected() == 1);
-{%- else %}
-    let row: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "DELETE FROM user_tokens WHERE token_hash = $1 AND purpose = $2 RETURNING user_id, expires_at",
-    )
-    .bind(token_hash)
-    .bind(purpose.as_str())
-    .fetch_optional(&mut *connection)
-    .await?;
-{%- endif %}
-    Ok(row
-        .filter(|(_, expires_at)| *expires_at > now())
-        .map(|(user_id, _)| user_id))
-}
-
 /// Whose unexpired token of this purpose this is, read without taking it (the look before a
 /// transaction that takes it, so that a wrong token costs no write).
 pub async fn token_owner(
@@ -554,18 +287,17 @@ pub async fn token_owner(
     .await
 }
 
-/// The active user that holds this unexpired token of this purpose{% if "role-management" in handlers %}, with their roles{% endif %}: the check
-/// of every authenticated request, in one query (one round trip to the database). Nothing of it is
-/// cached, so a revoked token or a deactivated user is refused at once, on every instance.
+/// The active user that holds this unexpired token of this purpose, with their roles when
+/// role-management is installed: the check of every authenticated request, in one query (one
+/// round trip to the database). Nothing of it is cached, so a revoked token or a deactivated user
+/// is refused at once, on every instance.
 pub async fn find_user_by_token(
     pool: &Pool,
     purpose: Purpose,
     token_hash: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-{%- if "role-management" in handlers %}
-    // One row per role{% if db != "sqlite" %}, sorted by name{% endif %} (one row with empty role columns for a user without roles).
     let now = now();
-    let rows: Vec<UserRoleRow> = sqlx::query_as(&LOOKUP_SQL)
+    let rows: Vec<roles::LookupRow> = sqlx::query_as(&LOOKUP_SQL)
 {%- if "current-user" in handlers %}
         .bind(now)
 {%- endif %}
@@ -574,73 +306,21 @@ pub async fn find_user_by_token(
         .bind(now)
         .fetch_all(pool)
         .await?;
-    let mut rows = rows.into_iter();
-    let Some(first) = rows.next() else {
-        return Ok(None);
-    };
-    let mut user = first.user;
-    user.roles = std::iter::once((first.role_id, first.role_name, first.role_description))
-        .chain(rows.map(|row| (row.role_id, row.role_name, row.role_description)))
-        .filter_map(|(id, name, description)| {
-            Some(Role {
-                id: id?,
-                name: name?,
-                description,
-            })
-        })
-        .collect();
-{%- if db == "sqlite" %}
-    // Sorted here rather than with `ORDER BY`, for which SQLite builds a temporary B-tree on every
-    // request (perf: a few per cent of the request's CPU time). ASCII letters compared without
-    // case, as the column's `NOCASE` collation does.
-    user.roles.sort_by(|a, b| {
-        let a = a.name.bytes().map(|byte| byte.to_ascii_lowercase());
-        let b = b.name.bytes().map(|byte| byte.to_ascii_lowercase());
-        a.cmp(b)
-    });
-{%- endif %}
-    Ok(Some(user))
+    Ok(roles::user_of_lookup(rows))
 }
 
-/// A row of [`find_user_by_token`]: the user and one of their roles, if they have any.
-#[derive(sqlx::FromRow)]
-struct UserRoleRow {
-    #[sqlx(flatten)]
-    user: User,
-    role_id: Option<Uuid>,
-    role_name: Option<String>,
-    role_description: Option<String>,
-}
-{%- else %}
-    let now = now();
-    sqlx::query_as(&LOOKUP_SQL)
-{%- if "current-user" in handlers %}
-        .bind(now)
-{%- endif %}
-        .bind(token_hash)
-        .bind(purpose.as_str())
-        .bind(now)
-        .fetch_optional(pool)
-        .await
-}
-{%- endif %}
-
-/// The statement of [`find_user_by_token`], put together once.
+/// The statement of [`find_user_by_token`], put together once (its role columns, joins and order
+/// come from `roles.rs`).
 static LOOKUP_SQL: LazyLock<String> = LazyLock::new(|| {
+    use roles::{LOOKUP_COLUMNS, LOOKUP_JOINS, LOOKUP_ORDER};
     format!(
         "SELECT {USER_COLUMNS} \
 {%- if "current-user" in handlers %}
          , (SELECT email FROM email_changes WHERE email_changes.user_id = users.id \
          AND email_changes.expires_at > $1) AS pending_email \
 {%- endif %}
-{%- if "role-management" in handlers %}
-         , roles.id AS role_id, roles.name AS role_name, roles.description AS role_description \
-{%- endif %}
-         FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
-{%- if "role-management" in handlers %}
-         LEFT JOIN user_roles ON user_roles.user_id = users.id \
-         LEFT JOIN roles ON roles.id = user_roles.role_id \
-{%- endif %}
+         {LOOKUP_COLUMNS} FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
+         {LOOKUP_JOINS} \
 {%- if "current-user" in handlers %}
          WHERE user_tokens.token_hash = $2 AND user_tokens.purpose = $3 \
          AND user_tokens.expires_at > $4 AND users.is_active \
@@ -648,10 +328,7 @@ static LOOKUP_SQL: LazyLock<String> = LazyLock::new(|| {
          WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 \
          AND user_tokens.expires_at > $3 AND users.is_active \
 {%- endif %}
-{%- if "role-management" in handlers and db != "sqlite" %}
-         ORDER BY roles.name \
-{%- endif %}
-         "
+         {LOOKUP_ORDER}"
     )
 });
 
@@ -754,22 +431,24 @@ pub async fn delete_all_tokens(
 
 /// What to do when someone proves they own an account's email address (a verification or reset
 /// link, or a provider that verified the address): whoever held the account before may have
-/// registered it in the owner's name, so everything they could still use is taken away. Every
-/// token of the user goes (sessions, access tokens, mail links){% if "current-user" in handlers %}, a pending email change{% endif %}{% if "oauth2" in handlers %} and every linked
-/// provider account (link the provider again after this, if it is the one that proved the
-/// address){% endif %}.
+/// registered it in the owner's name, so everything they could still use is taken away: every
+/// token of the user (sessions, access tokens, mail links), and what the installed handlers keep
+/// that gives access.
 pub async fn drop_unproven_access(
     connection: &mut Connection,
     user_id: Uuid,
 ) -> Result<(), sqlx::Error> {
     delete_all_tokens(&mut *connection, user_id).await?;
 {%- if "current-user" in handlers %}
+    // A pending email change.
     sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *connection)
         .await?;
 {%- endif %}
 {%- if "oauth2" in handlers %}
+    // Every linked provider account (link the provider again after this, if it is the one that
+    // proved the address).
     sqlx::query("DELETE FROM oauth_accounts WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *connection)
@@ -777,144 +456,6 @@ pub async fn drop_unproven_access(
 {%- endif %}
     Ok(())
 }
-{%- if "current-user" in handlers %}
-
-/// A change of email address waiting for the link mailed to the new address.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct EmailChange {
-    /// Whose address changes.
-    pub user_id: Uuid,
-    /// The new address: the link's token is bound to it.
-    pub email: String,
-    /// Until when the link works.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Stores a pending email change with the hash of its link's token. A user has at most one: a new
-/// change replaces the older one, whose link stops working. `Ok(false)` when the user was deleted
-/// meanwhile (the foreign key refuses the row).
-pub async fn store_email_change(
-    executor: impl sqlx::Executor<'_, Database = Db>,
-    user_id: Uuid,
-    email: &str,
-    token_hash: &str,
-    expires_at: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-{%- if db == "mysql" %}
-    let sql = "INSERT INTO email_changes (user_id, email, token_hash, expires_at, created_at) \
-               VALUES ($1, $2, $3, $4, $5) \
-               ON DUPLICATE KEY UPDATE email = VALUES(email), token_hash = VALUES(token_hash), \
-               expires_at = VALUES(expires_at), created_at = VALUES(created_at)";
-{%- else %}
-    let sql = "INSERT INTO email_changes (user_id, email, token_hash, expires_at, created_at) \
-               VALUES ($1, $2, $3, $4, $5) \
-               ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, \
-               token_hash = excluded.token_hash, expires_at = excluded.expires_at, \
-               created_at = excluded.created_at";
-{%- endif %}
-    let stored = sqlx::query(sql)
-        .bind(user_id)
-        .bind(super::email::normalize(email))
-        .bind(token_hash)
-        .bind(expires_at)
-        .bind(now())
-        .execute(executor)
-        .await;
-    match stored {
-        Ok(_) => Ok(true),
-        // A user deleted while their request ran: an answer for the caller, not a server error.
-        Err(sqlx::Error::Database(error)) if error.is_foreign_key_violation() => Ok(false),
-        Err(error) => Err(error),
-    }
-}
-
-/// Deletes the user's pending email change, if any: its link stops working. Called when the
-/// password changes or is reset, the account is deactivated or its address changes, and when the
-/// user cancels the change.
-pub async fn delete_email_change(
-    executor: impl sqlx::Executor<'_, Database = Db>,
-    user_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
-        .bind(user_id)
-        .execute(executor)
-        .await?;
-    Ok(())
-}
-
-/// The address the user is changing to, while its link has not expired.
-pub async fn pending_email(pool: &Pool, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT email FROM email_changes WHERE user_id = $1 AND expires_at > $2")
-        .bind(user_id)
-        .bind(now())
-        .fetch_optional(pool)
-        .await
-}
-
-/// Whose pending email change has a link with this token hash, read without taking it (the look
-/// before the transaction that takes it).
-pub async fn email_change_owner(
-    executor: impl sqlx::Executor<'_, Database = Db>,
-    token_hash: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT user_id FROM email_changes WHERE token_hash = $1")
-        .bind(token_hash)
-        .fetch_optional(executor)
-        .await
-}
-
-/// Deletes the pending change whose link has this token hash and returns it, if it existed and
-/// has not expired. Of two requests racing with the same link only one gets it.
-pub async fn take_email_change(
-    connection: &mut Connection,
-    token_hash: &str,
-) -> Result<Option<EmailChange>, sqlx::Error> {
-{%- if db == "mysql" %}
-    // MySQL has no `DELETE ... RETURNING`: read, then delete, and count the change as taken only
-    // if this request's delete removed the row.
-    let sql = "SELECT user_id, email, expires_at FROM email_changes WHERE token_hash = $1";
-    let change: Option<EmailChange> = sqlx::query_as(sql)
-        .bind(token_hash)
-        .fetch_optional(&mut *connection)
-        .await?;
-    let Some(change) = change else {
-        return Ok(None);
-    };
-    let deleted = sqlx::query("DELETE FROM email_changes WHERE token_hash = $1")
-        .bind(token_hash)
-        .execute(&mut *connection)
-        .await?;
-    let change = Some(change).filter(|_| deleted.rows_affected() == 1);
-{%- else %}
-    let change: Option<EmailChange> = sqlx::query_as(
-        "DELETE FROM email_changes WHERE token_hash = $1 RETURNING user_id, email, expires_at",
-    )
-    .bind(token_hash)
-    .fetch_optional(&mut *connection)
-    .await?;
-{%- endif %}
-    Ok(change.filter(|change| change.expires_at > now()))
-}
-
-/// Switches an active user's address to `email` and marks it verified (its owner used the link
-/// mailed to it). `Ok(false)` when the user is gone or inactive; `EmailTaken` when another
-/// account took the address meanwhile (the unique index decides).
-pub async fn switch_email(
-    executor: impl sqlx::Executor<'_, Database = Db>,
-    user_id: Uuid,
-    email: &str,
-) -> Result<bool, WriteError> {
-    let updated = sqlx::query(
-        "UPDATE users SET email = $1, is_verified = TRUE, updated_at = $2 WHERE id = $3 AND is_active",
-    )
-    .bind(super::email::normalize(email))
-    .bind(now())
-    .bind(user_id)
-    .execute(executor)
-    .await?;
-    Ok(updated.rows_affected() == 1)
-}
-{%- endif %}
 
 // Health (0.2.0).
 /// Whether the database answers: one trivial query, for `GET /health`.

@@ -1,8 +1,9 @@
 //! The user as stored and as shown, and the list shape of the API.
 //!
 //! Adding a field to the user: a new migration (`migrations/`, never edit an applied one), the
-//! field here (`#[serde(skip)]` unless the API shows it), [`crate::{{ module }}::db::USER_COLUMNS`]
-//! and the `INSERT` of `db::create_user`, then wherever it is set.
+//! field here (`#[serde(skip)]` unless the API shows it) and in [`User::new`],
+//! [`crate::{{ module }}::db::USER_COLUMNS`] and the `INSERT` of `db::create_user`, then wherever it
+//! is set.
 
 use std::fmt;
 
@@ -48,6 +49,35 @@ pub struct User {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_email: Option<String>,
 {%- endif %}
+}
+
+impl User {
+    /// A new account with a random id, created and last changed `now`; the fields that handlers
+    /// add (roles, a pending address) start empty. `email` is kept as given:
+    /// [`crate::{{ module }}::db::create_user`] stores it in its canonical form.
+    pub fn new(
+        email: String,
+        password_hash: String,
+        is_active: bool,
+        is_verified: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            email,
+            password_hash,
+            is_active,
+            is_verified,
+            created_at: now,
+            updated_at: now,
+{%- if "role-management" in handlers %}
+            roles: Vec::new(),
+{%- endif %}
+{%- if "current-user" in handlers %}
+            pending_email: None,
+{%- endif %}
+        }
+    }
 }
 
 // Written by hand so that logging a user never prints the password hash.

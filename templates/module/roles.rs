@@ -106,6 +106,49 @@ pub async fn roles_of(
     .await
 }
 
+// The check of every authenticated request ([`db::find_user_by_token`]) reads the user's roles in
+// the same query: one row per role, sorted by name (one row with empty role columns for a user
+// without roles).
+
+/// The role columns of [`db::find_user_by_token`]'s look-up.
+pub(super) const LOOKUP_COLUMNS: &str =
+    ", roles.id AS role_id, roles.name AS role_name, roles.description AS role_description";
+
+/// The joins that bring them.
+pub(super) const LOOKUP_JOINS: &str = " LEFT JOIN user_roles ON user_roles.user_id = users.id \
+     LEFT JOIN roles ON roles.id = user_roles.role_id";
+
+/// The order of the look-up's rows: by role name.
+pub(super) const LOOKUP_ORDER: &str = " ORDER BY roles.name";
+
+/// A row of the look-up: the user and one of their roles, if they have any.
+#[derive(sqlx::FromRow)]
+pub(super) struct LookupRow {
+    #[sqlx(flatten)]
+    user: User,
+    role_id: Option<Uuid>,
+    role_name: Option<String>,
+    role_description: Option<String>,
+}
+
+/// The user of the look-up's rows, with their roles (`None`: no rows, no user).
+pub(super) fn user_of_lookup(rows: Vec<LookupRow>) -> Option<User> {
+    let mut rows = rows.into_iter();
+    let first = rows.next()?;
+    let mut user = first.user;
+    user.roles = std::iter::once((first.role_id, first.role_name, first.role_description))
+        .chain(rows.map(|row| (row.role_id, row.role_name, row.role_description)))
+        .filter_map(|(id, name, description)| {
+            Some(Role {
+                id: id?,
+                name: name?,
+                description,
+            })
+        })
+        .collect();
+    Some(user)
+}
+
 /// Fills in `user.roles`, on the pool or in a transaction (`&mut *connection`: inside one, never
 /// through the pool, which would hold a second connection while the first waits).
 pub async fn load_roles(

@@ -1,8 +1,9 @@
 //! Roles: none without the role-management handler. This stand-in tells the role guards of
-//! `extract.rs` that nobody has a role; `cargo users add-handler role-management` replaces it
+//! `extract.rs` that nobody has a role, and the credential look-up of `db.rs` that it reads no
+//! roles; `cargo users add-handler role-management` replaces it
 //! with the role model, the `admin` guard and the role queries.
 
-use super::extract::CurrentUser;
+use super::{extract::CurrentUser, model::User};
 
 impl CurrentUser {
     /// Whether the user has the role `name`: always `false`, as users have no roles without the
@@ -10,4 +11,24 @@ impl CurrentUser {
     pub fn has_role(&self, _name: &str) -> bool {
         false
     }
+}
+
+// The check of every authenticated request ([`super::db::find_user_by_token`]) reads no roles:
+// nothing to add to its query, and its one row is the user.
+
+/// The role columns of the look-up: none.
+pub(super) const LOOKUP_COLUMNS: &str = "";
+
+/// The joins that bring them: none.
+pub(super) const LOOKUP_JOINS: &str = "";
+
+/// The order of the look-up's rows: it has one at most.
+pub(super) const LOOKUP_ORDER: &str = "";
+
+/// A row of the look-up: the user.
+pub(super) type LookupRow = User;
+
+/// The user of the look-up's rows (`None`: no rows, no user).
+pub(super) fn user_of_lookup(rows: Vec<LookupRow>) -> Option<User> {
+    rows.into_iter().next()
 }

@@ -21,6 +21,7 @@ use crate::{{ module }}::{
 {%- endif %}
     db,
     email::normalize,
+    email_changes,
     error::{ApiError, Json},
     extract::CurrentUser,
 {%- if "verify" in handlers %}
@@ -66,7 +67,7 @@ async fn reread(state: &UsersState, id: Uuid) -> Result<JsonResponse<User>, ApiE
     let mut user = db::find_user_by_id(&state.db, id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    user.pending_email = db::pending_email(&state.db, id).await?;
+    user.pending_email = email_changes::pending_email(&state.db, id).await?;
     Ok(JsonResponse(user))
 }
 
@@ -114,7 +115,7 @@ async fn update_me(
     // change someone else asked for: its link stops working. (Dropping it grants nothing, so no
     // password is needed.)
     if request.email.is_some() && new_email.is_none() {
-        db::delete_email_change(&state.db, user.id).await?;
+        email_changes::delete_email_change(&state.db, user.id).await?;
     }
 {%- endif %}
     if new_email.is_none() && request.password.is_none() {
@@ -216,7 +217,7 @@ async fn apply_changes(
         backend::revoke_all(&mut *connection, user.id, Some(credential)).await?;
         // They may also have asked to move the account to their own address: that change goes
         // too (a new one in this same request is stored below).
-        db::delete_email_change(&mut *connection, user.id).await?;
+        email_changes::delete_email_change(&mut *connection, user.id).await?;
     }
     // A reset link mailed before a password or address change must not undo it.
     db::delete_user_tokens(&mut *connection, user.id, &[Purpose::Reset], None).await?;
@@ -226,7 +227,7 @@ async fn apply_changes(
     };
     let (token, token_hash) = tokens::generate();
     // One pending change per user: this replaces an older one, whose link stops working.
-    let stored = db::store_email_change(
+    let stored = email_changes::store_email_change(
         &mut *connection,
         user.id,
         email,
@@ -267,7 +268,7 @@ pub async fn confirm_email_change(
 ) -> Result<Option<User>, ApiError> {
     let token_hash = tokens::hash(token);
     // A look first, for whose account the link is; the transaction then holds that account.
-    let Some(user_id) = db::email_change_owner(&state.db, &token_hash).await? else {
+    let Some(user_id) = email_changes::email_change_owner(&state.db, &token_hash).await? else {
         return Ok(None);
     };
     let mut transaction = db::begin(&state.db).await?;
@@ -297,12 +298,12 @@ async fn switch_to_new_email(
         return Ok(None);
     };
     // Taking the change deletes it: the link works once.
-    let change = db::take_email_change(connection, token_hash).await?;
+    let change = email_changes::take_email_change(connection, token_hash).await?;
     let Some(change) = change.filter(|change| change.user_id == user_id) else {
         return Ok(None);
     };
     // The address is the one bound to the link, never one read from the request.
-    if !db::switch_email(&mut *connection, user_id, &change.email).await? {
+    if !email_changes::switch_email(&mut *connection, user_id, &change.email).await? {
         return Ok(None);
     }
     // Links mailed to the old address must not act on the account at its new one.

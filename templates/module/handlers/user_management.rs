@@ -133,7 +133,7 @@ async fn update_user(
     if revoke || email.is_some() {
         // A pending change of address (perhaps asked by whoever took the password) must not
         // outlive a new password, a deactivation or an address set by the admin.
-        db::delete_email_change(&state.db, id).await?;
+        crate::{{ module }}::email_changes::delete_email_change(&state.db, id).await?;
     }
 {%- endif %}
     let mut user = find_user(&state, id).await?;

@@ -256,7 +256,7 @@ async fn storing_an_email_change_for_a_deleted_user_is_refused_not_an_error() {
     // The id of a user that no longer exists (or never did): the foreign key refuses it alike.
     let gone = uuid::Uuid::new_v4();
     let expires_at = db::expires_in(Duration::from_secs(3600));
-    let stored = db::store_email_change(
+    let stored = {{ crate_name }}::{{ module }}::email_changes::store_email_change(
         &app.state.db,
         gone,
         "ada@new.example",

@@ -143,12 +143,12 @@ async fn a_reset_drops_every_other_mail_link_of_the_account() {
 /// outlive the owner's reset.
 #[tokio::test]
 async fn a_reset_drops_a_pending_email_change() {
-    use {{ crate_name }}::{{ module }}::{db, tokens};
+    use {{ crate_name }}::{{ module }}::{db, email_changes, tokens};
     let app = app().await;
     let user = app.create_user("ada@example.com", true, true).await;
     let (_, token_hash) = tokens::generate();
     let expires_at = db::expires_in(std::time::Duration::from_secs(3600));
-    let stored = db::store_email_change(
+    let stored = email_changes::store_email_change(
         &app.state.db,
         user.id,
         "mallory@evil.example",
@@ -165,7 +165,7 @@ async fn a_reset_drops_a_pending_email_change() {
     app.post("/reset-password", body)
         .await
         .assert_status(StatusCode::OK);
-    let pending = db::pending_email(&app.state.db, user.id)
+    let pending = email_changes::pending_email(&app.state.db, user.id)
         .await
         .expect("a query");
     assert_eq!(pending, None, "the pending change outlived the reset");

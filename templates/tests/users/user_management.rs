@@ -280,7 +280,7 @@ async fn a_new_password_or_a_deactivation_by_an_admin_drops_a_pending_email_chan
         let user = app.create_user(email, true, true).await;
         let (_, token_hash) = {{ module }}::tokens::generate();
         let expires_at = db::expires_in(std::time::Duration::from_secs(3600));
-        db::store_email_change(
+        {{ module }}::email_changes::store_email_change(
             &app.state.db,
             user.id,
             "mallory@evil.example",
@@ -292,7 +292,7 @@ async fn a_new_password_or_a_deactivation_by_an_admin_drops_a_pending_email_chan
         app.patch_as(&format!("/users/{}", user.id), change, &admin)
             .await
             .assert_status(StatusCode::OK);
-        let pending = db::pending_email(&app.state.db, user.id)
+        let pending = {{ module }}::email_changes::pending_email(&app.state.db, user.id)
             .await
             .expect("a query");
         assert_eq!(pending, None, "{email}: the pending change survived");
