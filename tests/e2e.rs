@@ -87,6 +87,30 @@ fn generate_and_check(store: &Store, backend: Backend, package: &str) -> Project
     project
 }
 
+/// Handler sets that no matrix cell builds (the cells take the default set or all of them): each
+/// is generated and held to fmt and clippy, which compiles its generated tests too, so code that
+/// one handler's templates take from another's (an import, a helper) cannot go missing unseen.
+#[test]
+fn handler_sets_without_verify_or_with_roles_alone_build_lint_free() {
+    for (package, backend, handlers) in [
+        ("e2e-set-me", Backend::Session, "auth,current-user"),
+        (
+            "e2e-set-reset",
+            Backend::Jwt,
+            "auth,register,password-reset",
+        ),
+        (
+            "e2e-set-roles",
+            Backend::JwtCookie,
+            "auth,role-management,current-user",
+        ),
+    ] {
+        let project = Project::generate_with(package, backend.name(), "sqlite", Some(handlers));
+        project.cargo(&["fmt", "--check"]);
+        project.cargo(&["clippy", "--all-targets", "--", "-D", "warnings"]);
+    }
+}
+
 /// Runs `scenario`; when it panics, prints what the servers logged and the sink received first.
 fn reporting_failures(
     what: &str,

@@ -412,6 +412,33 @@ fn a_deleted_file_stays_deleted_and_is_said() {
 }
 
 #[test]
+fn an_edited_test_file_that_a_test_crate_replaces_gets_markers_that_say_where_its_edits_go() {
+    let pkg = old_pkg("auth");
+    let ours = format!("{}mod our_tests;\n", pkg.read("tests/users.rs"));
+    pkg.write("tests/users.rs", &ours);
+    pkg.cmd()
+        .arg("upgrade")
+        .assert()
+        .code(1)
+        .stdout(
+            contains("conflict  tests/users.rs")
+                .and(contains("created  tests/users/main.rs"))
+                .and(contains("its tests are now tests/users/main.rs")),
+        )
+        .stderr(contains("tests/users.rs (conflict markers)"));
+    let after = pkg.read("tests/users.rs");
+    assert!(after.starts_with("<<<<<<< yours\n"), "{after}");
+    assert!(
+        after.contains("mod our_tests;\n=======\n>>>>>>> cargo-users "),
+        "{after}"
+    );
+    assert!(
+        after.contains("move your edits there and delete this file"),
+        "{after}"
+    );
+}
+
+#[test]
 fn an_edited_file_without_a_verified_base_gets_the_new_version_beside_it() {
     let pkg = old_pkg("auth");
     // The record's hash no longer matches what 0.1.0 generated: that base cannot be trusted.

@@ -334,6 +334,20 @@ fn no_longer_generated(
                 old: Some(ours),
                 new: String::new(),
             });
+        } else if let Some(successor) = test_crate_replacing(path, generated) {
+            // Kept as it is, it would give cargo two test targets of one name (`tests/x.rs` and
+            // `tests/x/main.rs`), and no cargo command would run: the edits stay, between
+            // markers that say where they go now.
+            ui.note(format!(
+                "{path} is no longer generated: its tests are now {successor}; move your edits \
+                 there and delete {path}"
+            ));
+            changes.push(Change {
+                path: path.clone(),
+                action: Action::Markers,
+                new: replaced_test_file(&ours, path, successor),
+                old: Some(ours),
+            });
         } else {
             ui.note(format!(
                 "{path} is no longer generated; you edited it, so it stays (and leaves the record)"
@@ -347,6 +361,32 @@ fn no_longer_generated(
         }
     }
     Ok(changes)
+}
+
+/// The generated test crate `tests/<name>/main.rs` that takes the place of the test file
+/// `tests/<name>.rs`, if this version generates one (0.2.0 made `tests/users.rs` a folder).
+fn test_crate_replacing<'a>(path: &str, generated: &BTreeSet<&'a str>) -> Option<&'a str> {
+    let name = path.strip_prefix("tests/")?.strip_suffix(".rs")?;
+    if name.contains('/') {
+        return None;
+    }
+    let successor = format!("tests/{name}/main.rs");
+    generated.get(successor.as_str()).copied()
+}
+
+/// An edited test file that a test crate replaces, between conflict markers that say so.
+fn replaced_test_file(ours: &str, path: &str, successor: &str) -> String {
+    let newline = if ours.ends_with('\n') || ours.is_empty() {
+        ""
+    } else {
+        "\n"
+    };
+    format!(
+        "<<<<<<< {ours_label}\n{ours}{newline}=======\n>>>>>>> cargo-users {version}: {path} is \
+         now {successor}; move your edits there and delete this file\n",
+        ours_label = crate::merge::OURS_LABEL,
+        version = crate::VERSION,
+    )
 }
 
 /// Migrations are never edited: the recorded ones stay as they are (with their recorded hash),

@@ -7,9 +7,7 @@
 
 use axum::{Json as JsonResponse, Router, extract::State, routing::get};
 use serde::Deserialize;
-{%- if "verify" in handlers %}
 use uuid::Uuid;
-{%- endif %}
 
 use crate::{{ module }}::{
     UsersState,
