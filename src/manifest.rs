@@ -470,9 +470,30 @@ mod tests {
         named.extend(m.migration.iter().map(|m| m.template.as_str()));
         for file in crate::render::embedded_templates() {
             let path = file.path().to_string_lossy().replace('\\', "/");
+            if path.starts_with(crate::render::PARTIALS) {
+                continue;
+            }
             assert!(
                 named.contains(&path.as_str()),
                 "templates/{path} is not named by the manifest"
+            );
+        }
+    }
+
+    #[test]
+    fn every_partial_is_included_by_a_template() {
+        let templates = crate::render::embedded_templates();
+        for partial in &templates {
+            let path = partial.path().to_string_lossy().replace('\\', "/");
+            if !path.starts_with(crate::render::PARTIALS) {
+                continue;
+            }
+            let include = format!("{{% include \"{path}\" %}}");
+            assert!(
+                templates.iter().any(|t| t
+                    .contents_utf8()
+                    .is_some_and(|text| text.contains(&include))),
+                "templates/{path} is included by no template"
             );
         }
     }

@@ -36,6 +36,11 @@ pub struct Context {
     pub router_lines: Vec<String>,
 }
 
+/// The folder of partials: pieces of text that several templates share through Tera's
+/// `{% include "partials/<name>" %}` (the two JWT backends' credential code, for one), never
+/// rendered to a file of their own, so the manifest does not name them.
+pub const PARTIALS: &str = "partials/";
+
 /// Every embedded template file (everything under `templates/` but the manifest).
 pub fn embedded_templates() -> Vec<&'static File<'static>> {
     fn walk(dir: &'static include_dir::Dir<'static>, out: &mut Vec<&'static File<'static>>) {
