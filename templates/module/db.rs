@@ -297,22 +297,22 @@ pub async fn find_user_by_token(
     token_hash: &str,
 ) -> Result<Option<User>, sqlx::Error> {
     let now = now();
-    let rows: Vec<roles::LookupRow> = sqlx::query_as(&LOOKUP_SQL)
+    let row: Option<roles::LookupRow> = sqlx::query_as(&LOOKUP_SQL)
 {%- if "current-user" in handlers %}
         .bind(now)
 {%- endif %}
         .bind(token_hash)
         .bind(purpose.as_str())
         .bind(now)
-        .fetch_all(pool)
+        .fetch_optional(pool)
         .await?;
-    Ok(roles::user_of_lookup(rows))
+    roles::user_of_lookup(row)
 }
 
-/// The statement of [`find_user_by_token`], put together once (its role columns, joins and order
-/// come from `roles.rs`).
+/// The statement of [`find_user_by_token`], put together once (its role column comes from
+/// `roles.rs`).
 static LOOKUP_SQL: LazyLock<String> = LazyLock::new(|| {
-    use roles::{LOOKUP_COLUMNS, LOOKUP_JOINS, LOOKUP_ORDER};
+    use roles::LOOKUP_COLUMNS;
     format!(
         "SELECT {USER_COLUMNS} \
 {%- if "current-user" in handlers %}
@@ -320,15 +320,13 @@ static LOOKUP_SQL: LazyLock<String> = LazyLock::new(|| {
          AND email_changes.expires_at > $1) AS pending_email \
 {%- endif %}
          {LOOKUP_COLUMNS} FROM users JOIN user_tokens ON user_tokens.user_id = users.id \
-         {LOOKUP_JOINS} \
 {%- if "current-user" in handlers %}
          WHERE user_tokens.token_hash = $2 AND user_tokens.purpose = $3 \
-         AND user_tokens.expires_at > $4 AND users.is_active \
+         AND user_tokens.expires_at > $4 AND users.is_active"
 {%- else %}
          WHERE user_tokens.token_hash = $1 AND user_tokens.purpose = $2 \
-         AND user_tokens.expires_at > $3 AND users.is_active \
+         AND user_tokens.expires_at > $3 AND users.is_active"
 {%- endif %}
-         {LOOKUP_ORDER}"
     )
 });
 

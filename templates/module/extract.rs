@@ -49,16 +49,31 @@ pub struct MaybeUser(pub Option<CurrentUser>);
 
 /// Authenticates the request once; the result is kept in the request's extensions, so several
 /// extractors and layers on one request cost one database query (the user, with their roles when
-/// role-management is installed, if the credential is valid now).
-async fn resolve(parts: &mut Parts, state: &UsersState) -> Result<Option<CurrentUser>, ApiError> {
-    if let Some(cached) = parts.extensions.get::<Option<CurrentUser>>() {
-        return Ok(cached.clone());
+/// role-management is installed, if the credential is valid now). It lends the result: only the
+/// extractors that hand a user to a handler copy it.
+async fn resolve<'a>(
+    parts: &'a mut Parts,
+    state: &UsersState,
+) -> Result<Option<&'a CurrentUser>, ApiError> {
+    if parts.extensions.get::<Option<CurrentUser>>().is_none() {
+        let current = backend::authenticate(state, &parts.headers)
+            .await?
+            .map(|(user, credential)| CurrentUser { user, credential });
+        parts.extensions.insert(current);
     }
-    let current = backend::authenticate(state, &parts.headers)
-        .await?
-        .map(|(user, credential)| CurrentUser { user, credential });
-    parts.extensions.insert(current.clone());
-    Ok(current)
+    Ok(parts
+        .extensions
+        .get::<Option<CurrentUser>>()
+        .and_then(Option::as_ref))
+}
+
+/// Whether the request carries a valid credential (what `require_auth` asks); the user is kept
+/// for the handler's extractors.
+pub(super) async fn is_authenticated(
+    parts: &mut Parts,
+    state: &UsersState,
+) -> Result<bool, ApiError> {
+    Ok(resolve(parts, state).await?.is_some())
 }
 
 impl<S> FromRequestParts<S> for CurrentUser
@@ -71,6 +86,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         resolve(parts, &UsersState::from_ref(state))
             .await?
+            .cloned()
             .ok_or_else(ApiError::unauthorized)
     }
 }
@@ -83,7 +99,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        resolve(parts, &UsersState::from_ref(state)).await.map(Self)
+        let current = resolve(parts, &UsersState::from_ref(state)).await?;
+        Ok(Self(current.cloned()))
     }
 }
 

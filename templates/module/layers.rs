@@ -2,7 +2,7 @@
 //! [`csrf`] (refuses cross-site state-changing requests){% endif %}.
 
 use axum::{
-    extract::{FromRequestParts, Request, State},
+    extract::{Request, State},
 {%- if backend != "jwt" %}
     http::{HeaderMap, Method, header},
 {%- endif %}
@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{UsersState, config::AUTH_EXCLUDE_PATHS, error::ApiError, extract::MaybeUser};
+use super::{UsersState, config::AUTH_EXCLUDE_PATHS, error::ApiError, extract::is_authenticated};
 
 /// Answers 401 on every route it wraps unless the request is authenticated or its path is in
 /// [`AUTH_EXCLUDE_PATHS`]. Add it with `route_layer`, after the routes, so unknown paths still
@@ -32,23 +32,54 @@ pub async fn require_auth(
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    match MaybeUser::from_request_parts(&mut parts, &state).await {
-        Ok(MaybeUser(Some(_))) => next.run(Request::from_parts(parts, body)).await,
-        Ok(MaybeUser(None)) => ApiError::unauthorized().into_response(),
+    match is_authenticated(&mut parts, &state).await {
+        Ok(true) => next.run(Request::from_parts(parts, body)).await,
+        Ok(false) => ApiError::unauthorized().into_response(),
         Err(error) => error.into_response(),
     }
 }
 
 /// Whether `path` is the route `pattern`, in which a `{name}` segment matches any one segment.
+/// Runs on every request: a pattern without `{` is compared whole, others segment by segment in
+/// one pass.
 fn route_matches(pattern: &str, path: &str) -> bool {
-    pattern.split('/').count() == path.split('/').count()
-        && pattern
-            .split('/')
-            .zip(path.split('/'))
-            .all(|(expected, segment)| {
-                expected == segment
-                    || (expected.starts_with('{') && expected.ends_with('}') && !segment.is_empty())
-            })
+    if !pattern.contains('{') {
+        return pattern == path;
+    }
+    let (mut expected, mut segments) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (expected.next(), segments.next()) {
+            (None, None) => return true,
+            (Some(expected), Some(segment))
+                if expected == segment
+                    || (expected.starts_with('{')
+                        && expected.ends_with('}')
+                        && !segment.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod route_matching_tests {
+    use super::route_matches;
+
+    #[test]
+    fn a_pattern_without_parameters_matches_only_its_own_path() {
+        assert!(route_matches("/login", "/login"));
+        assert!(!route_matches("/login", "/login/"));
+        assert!(!route_matches("/login", "/logout"));
+    }
+
+    #[test]
+    fn a_parameter_matches_exactly_one_non_empty_segment() {
+        let pattern = "/oauth2/{provider}/callback";
+        assert!(route_matches(pattern, "/oauth2/github/callback"));
+        assert!(!route_matches(pattern, "/oauth2//callback"));
+        assert!(!route_matches(pattern, "/oauth2/github/callback/more"));
+        assert!(!route_matches(pattern, "/oauth2/github"));
+        assert!(!route_matches(pattern, "/oauth2/github/authorize"));
+    }
 }
 {%- if backend != "jwt" %}
 

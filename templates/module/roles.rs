@@ -97,56 +97,86 @@ pub async fn roles_of(
     executor: impl sqlx::Executor<'_, Database = Db>,
     user_id: Uuid,
 ) -> Result<Vec<Role>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut roles: Vec<Role> = sqlx::query_as(&format!(
         "SELECT {ROLE_COLUMNS} FROM roles JOIN user_roles ON user_roles.role_id = roles.id \
-         WHERE user_roles.user_id = $1 ORDER BY roles.name"
+         WHERE user_roles.user_id = $1"
     ))
     .bind(user_id)
     .fetch_all(executor)
-    .await
+    .await?;
+    sort_by_name(&mut roles);
+    Ok(roles)
 }
 
 // The check of every authenticated request ([`db::find_user_by_token`]) reads the user's roles in
-// the same query: one row per role, sorted by name (one row with empty role columns for a user
-// without roles).
+// the same query and the same row: one column holds them as a JSON array of
+// `[id, name, description]`, so the look-up is one row whatever the number of roles (on SQLite,
+// every row is a hop between the database's thread and the request's), and they are sorted here.
 
-/// The role columns of [`db::find_user_by_token`]'s look-up.
-pub(super) const LOOKUP_COLUMNS: &str =
-    ", roles.id AS role_id, roles.name AS role_name, roles.description AS role_description";
+/// The role column of [`db::find_user_by_token`]'s look-up: the user's roles as a JSON array
+/// (NULL{% if db == "sqlite" %} or `[]`{% endif %} for none).
+{%- if db == "sqlite" %}
+pub(super) const LOOKUP_COLUMNS: &str = ", (SELECT json_group_array(json_array(hex(roles.id), roles.name, roles.description)) \
+     FROM user_roles JOIN roles ON roles.id = user_roles.role_id \
+     WHERE user_roles.user_id = users.id) AS roles_json";
+{%- elif db == "postgres" %}
+pub(super) const LOOKUP_COLUMNS: &str = ", (SELECT json_agg(json_build_array(roles.id, roles.name, roles.description))::text \
+     FROM user_roles JOIN roles ON roles.id = user_roles.role_id \
+     WHERE user_roles.user_id = users.id) AS roles_json";
+{%- else %}
+pub(super) const LOOKUP_COLUMNS: &str = ", (SELECT CAST(JSON_ARRAYAGG(JSON_ARRAY(HEX(roles.id), roles.name, roles.description)) AS CHAR) \
+     FROM user_roles JOIN roles ON roles.id = user_roles.role_id \
+     WHERE user_roles.user_id = users.id) AS roles_json";
+{%- endif %}
 
-/// The joins that bring them.
-pub(super) const LOOKUP_JOINS: &str = " LEFT JOIN user_roles ON user_roles.user_id = users.id \
-     LEFT JOIN roles ON roles.id = user_roles.role_id";
-
-/// The order of the look-up's rows: by role name.
-pub(super) const LOOKUP_ORDER: &str = " ORDER BY roles.name";
-
-/// A row of the look-up: the user and one of their roles, if they have any.
+/// The row of the look-up: the user and their roles as JSON.
 #[derive(sqlx::FromRow)]
 pub(super) struct LookupRow {
     #[sqlx(flatten)]
     user: User,
-    role_id: Option<Uuid>,
-    role_name: Option<String>,
-    role_description: Option<String>,
+    roles_json: Option<String>,
 }
 
-/// The user of the look-up's rows, with their roles (`None`: no rows, no user).
-pub(super) fn user_of_lookup(rows: Vec<LookupRow>) -> Option<User> {
-    let mut rows = rows.into_iter();
-    let first = rows.next()?;
-    let mut user = first.user;
-    user.roles = std::iter::once((first.role_id, first.role_name, first.role_description))
-        .chain(rows.map(|row| (row.role_id, row.role_name, row.role_description)))
-        .filter_map(|(id, name, description)| {
-            Some(Role {
-                id: id?,
-                name: name?,
+/// The user of the look-up's row, with their roles (`None`: no row, no user). JSON that does not
+/// read as roles is an error, never a user without their roles.
+pub(super) fn user_of_lookup(row: Option<LookupRow>) -> Result<Option<User>, sqlx::Error> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut user = row.user;
+    user.roles = match row.roles_json.as_deref() {
+        None | Some("[]") => Vec::new(),
+        Some(json) => roles_of_json(json).map_err(sqlx::Error::Decode)?,
+    };
+    sort_by_name(&mut user.roles);
+    Ok(Some(user))
+}
+
+/// The roles in the look-up's JSON column.
+fn roles_of_json(json: &str) -> Result<Vec<Role>, sqlx::error::BoxDynError> {
+    let listed: Vec<(String, String, Option<String>)> = serde_json::from_str(json)?;
+    listed
+        .into_iter()
+        .map(|(id, name, description)| {
+            Ok(Role {
+                // Hex digits on SQLite and MySQL, the hyphenated form on PostgreSQL.
+                id: Uuid::try_parse(&id)?,
+                name,
                 description,
             })
         })
-        .collect();
-    Some(user)
+        .collect()
+}
+
+/// Sorts roles by name, ignoring ASCII case (role names are ASCII): the order of every list of
+/// roles, the same on every database whatever its collation.
+fn sort_by_name(roles: &mut [Role]) {
+    roles.sort_unstable_by(|a, b| {
+        a.name
+            .bytes()
+            .map(|byte| byte.to_ascii_lowercase())
+            .cmp(b.name.bytes().map(|byte| byte.to_ascii_lowercase()))
+    });
 }
 
 /// Fills in `user.roles`, on the pool or in a transaction (`&mut *connection`: inside one, never
@@ -172,7 +202,7 @@ pub async fn load_roles_of_page(pool: &Pool, users: &mut [User]) -> Result<(), s
     for user in users.iter() {
         ids.push_bind(user.id);
     }
-    query.push(") ORDER BY roles.name");
+    query.push(")");
     let rows: Vec<(Uuid, Uuid, String, Option<String>)> =
         query.build_query_as().fetch_all(pool).await?;
     let index: std::collections::HashMap<Uuid, usize> = users
@@ -192,16 +222,19 @@ pub async fn load_roles_of_page(pool: &Pool, users: &mut [User]) -> Result<(), s
             });
         }
     }
+    for user in users.iter_mut() {
+        sort_by_name(&mut user.roles);
+    }
     Ok(())
 }
 
 /// Every role, sorted by name.
 pub async fn list_roles(pool: &Pool) -> Result<Vec<Role>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ROLE_COLUMNS} FROM roles ORDER BY roles.name"
-    ))
-    .fetch_all(pool)
-    .await
+    let mut roles: Vec<Role> = sqlx::query_as(&format!("SELECT {ROLE_COLUMNS} FROM roles"))
+        .fetch_all(pool)
+        .await?;
+    sort_by_name(&mut roles);
+    Ok(roles)
 }
 
 /// The role with this id.
@@ -324,7 +357,7 @@ pub async fn create_user_with_roles(
     roles: Vec<Role>,
 ) -> Result<User, WriteError> {
     let mut roles = roles;
-    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    sort_by_name(&mut roles);
     roles.dedup_by_key(|role| role.id);
     let mut transaction = pool.begin().await?;
     let mut user = db::create_user(&mut *transaction, new).await?;
@@ -419,3 +452,49 @@ pub(super) async fn count_admins(
         .await
 }
 {%- endfilter %}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str) -> Role {
+        Role {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn the_look_up_reads_roles_from_the_json_of_every_database() {
+        let id = Uuid::new_v4();
+        let written = [
+            id.simple().to_string().to_uppercase(),
+            id.hyphenated().to_string(),
+        ];
+        for id_text in written {
+            let json = serde_json::json!([[id_text, "admin", "Runs the place"]]).to_string();
+            let expected = Role {
+                id,
+                name: "admin".to_owned(),
+                description: Some("Runs the place".to_owned()),
+            };
+            assert_eq!(roles_of_json(&json).unwrap(), vec![expected]);
+        }
+    }
+
+    #[test]
+    fn json_that_is_not_roles_is_an_error() {
+        assert!(roles_of_json(r#"[["not a uuid", "admin", null]]"#).is_err());
+        assert!(roles_of_json("[[1, 2]]").is_err());
+        assert!(roles_of_json("[[").is_err());
+    }
+
+    #[test]
+    fn roles_sort_by_name_ignoring_ascii_case() {
+        let mut roles = vec![role("beta"), role("Alpha"), role("aab"), role("a_b")];
+        sort_by_name(&mut roles);
+        let names: Vec<&str> = roles.iter().map(|role| role.name.as_str()).collect();
+        assert_eq!(names, ["a_b", "aab", "Alpha", "beta"]);
+    }
+}

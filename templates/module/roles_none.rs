@@ -16,19 +16,13 @@ impl CurrentUser {
 // The check of every authenticated request ([`super::db::find_user_by_token`]) reads no roles:
 // nothing to add to its query, and its one row is the user.
 
-/// The role columns of the look-up: none.
+/// The role column of the look-up: none.
 pub(super) const LOOKUP_COLUMNS: &str = "";
 
-/// The joins that bring them: none.
-pub(super) const LOOKUP_JOINS: &str = "";
-
-/// The order of the look-up's rows: it has one at most.
-pub(super) const LOOKUP_ORDER: &str = "";
-
-/// A row of the look-up: the user.
+/// The row of the look-up: the user.
 pub(super) type LookupRow = User;
 
-/// The user of the look-up's rows (`None`: no rows, no user).
-pub(super) fn user_of_lookup(rows: Vec<LookupRow>) -> Option<User> {
-    rows.into_iter().next()
+/// The user of the look-up's row (`None`: no row, no user).
+pub(super) fn user_of_lookup(row: Option<LookupRow>) -> Result<Option<User>, sqlx::Error> {
+    Ok(row)
 }

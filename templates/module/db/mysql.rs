@@ -53,6 +53,17 @@ pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
                 Ok(true)
             })
         })
+        // MariaDB caps JSON aggregates (the roles of the credential look-up) at
+        // `group_concat_max_len`, cutting them short with only a warning: lift the cap (to 1 GiB, its
+        // maximum on MariaDB), which a server may have set as low as 1 KiB.
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                sqlx::query("SET SESSION group_concat_max_len = 1073741824")
+                    .execute(&mut *connection)
+                    .await?;
+                Ok(())
+            })
+        })
         .connect(database_url)
         .await?;
     migrate_locked(&pool).await?;

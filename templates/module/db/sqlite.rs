@@ -57,7 +57,15 @@ pub async fn begin(pool: &Pool) -> Result<Transaction, sqlx::Error> {
     // `IMMEDIATE` takes SQLite's write lock at once (waiting up to the busy timeout for it): a
     // transaction that read first could otherwise fail at its first write, should another
     // connection have written meanwhile.
-    pool.begin_with("BEGIN IMMEDIATE").await
+    //
+    // It begins in a task of its own, which runs to the end even if the request is dropped (a
+    // client that hangs up): sqlx 0.8 leaves a custom `BEGIN` open, holding SQLite's write lock
+    // for good, when the future awaiting it is dropped between the `BEGIN` and the return of the
+    // transaction. A transaction that nobody takes is rolled back when the task drops it.
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await })
+        .await
+        .unwrap_or_else(|error| Err(sqlx::Error::Io(std::io::Error::other(error))))
 }
 
 /// Ends a request's transaction: commits it when `outcome` is `Ok` and rolls it back otherwise,

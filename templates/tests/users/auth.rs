@@ -113,6 +113,28 @@ async fn every_login_issues_a_new_credential() {
 }
 
 #[tokio::test]
+async fn a_request_dropped_while_its_transaction_begins_leaves_the_database_writable() {
+    // A client that hangs up drops its request's future wherever it is. Dropped at one moment of
+    // `db::begin` after another, no transaction may stay open behind the pool's back (it would
+    // hold the database's write lock, or its connection would refuse every later `begin`).
+    let app = app().await;
+    for micros in 0..600 {
+        let begin = db::begin(&app.state.db);
+        let _ = tokio::time::timeout(Duration::from_micros(micros % 300), begin).await;
+    }
+    // Every connection of the pool in turn (an idle connection is taken oldest first).
+    for _ in 0..64 {
+        let transaction = tokio::time::timeout(Duration::from_secs(2), db::begin(&app.state.db))
+            .await
+            .expect("no transaction left open holds the write lock")
+            .expect("a connection that can begin");
+        transaction.rollback().await.expect("a rollback");
+    }
+    // And a login, which writes, still does.
+    app.logged_in_user("ada@example.com").await;
+}
+
+#[tokio::test]
 async fn logout_revokes_the_credential_on_the_server() {
     let app = app().await;
     let (_, credential) = app.logged_in_user("ada@example.com").await;

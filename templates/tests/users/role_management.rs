@@ -310,6 +310,51 @@ async fn the_login_answer_lists_the_users_roles() {
     response.assert_status(StatusCode::CREATED);
     assert_eq!(response.body["user"]["roles"][0]["name"], "editor");
 }
+{%- if "current-user" in handlers %}
+
+#[tokio::test]
+async fn an_authenticated_request_sees_all_the_users_roles_sorted_by_name_and_no_others() {
+    let app = app().await;
+    let user = app.create_user("bob@example.com", true, true).await;
+    let other = app.create_user("eve@example.com", true, true).await;
+    app.grant(&other, "other").await;
+    // The look-up carries the roles as JSON: a description that looks like JSON stays text.
+    let tricky = r#"Says "hi"], [{"id": null}, \ and ünïcödé"#;
+    let beta = roles::create_role(&app.state.db, "beta", Some(tricky))
+        .await
+        .expect("a role");
+    roles::assign_role(&app.state.db, user.id, beta.id)
+        .await
+        .expect("an assignment");
+    app.grant(&user, "Alpha").await;
+    app.grant(&user, "a_b").await;
+    let credential = app.login("bob@example.com", PASSWORD).await;
+    let response = app.get("/users/me", Some(&credential)).await;
+    response.assert_status(StatusCode::OK);
+    let roles = response.body["roles"].as_array().expect("roles");
+    let names: Vec<&str> = roles
+        .iter()
+        .map(|role| role["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, ["a_b", "Alpha", "beta"]);
+    assert_eq!(roles[2]["id"], beta.id.to_string());
+    assert_eq!(roles[2]["description"], tricky);
+    assert_eq!(roles[0]["description"], Value::Null);
+    // The same order wherever a user's roles are listed.
+    let listed = roles::roles_of(&app.state.db, user.id).await.unwrap();
+    let listed: Vec<&str> = listed.iter().map(|role| role.name.as_str()).collect();
+    assert_eq!(listed, names);
+{%- if db == "mysql" %}
+    // MariaDB cuts JSON aggregates such as the look-up's roles at `group_concat_max_len` (as low as
+    // 1 KiB on some servers): every connection of the pool lifts it.
+    let cap: u64 = sqlx::query_scalar("SELECT @@SESSION.group_concat_max_len")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(cap, 1 << 30);
+{%- endif %}
+}
+{%- endif %}
 {%- if app_mode %}
 
 #[tokio::test]
