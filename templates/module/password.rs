@@ -23,6 +23,8 @@ use super::error::ApiError;
 /// Hashes that may wait for a core, per core. A hash takes some 15 ms of one core (Argon2id
 /// defaults, optimized build), so a full queue is about a second of work.
 pub const QUEUED_HASHES_PER_WORKER: usize = 64;
+/// The most memory a stored hash may ask for, in 1 KiB blocks (4 GiB).
+const MAX_MEMORY_BLOCKS: usize = 4 << 20;
 /// The `Retry-After` of the 503 answered when the queue is full.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -87,7 +89,10 @@ impl Passwords {
                 .unwrap_or_default();
             let stored_or_dummy = stored.as_deref().unwrap_or_else(|| dummy_hash());
             let matches = verify_blocking(&password, stored_or_dummy, &mut blocks);
-            if let Ok(mut free) = inner.memory.lock() {
+            // Only memory of the size our own hashes need is kept: one verification of an
+            // imported hash with larger parameters does not hold its memory for good.
+            let keep = blocks.capacity() <= Params::DEFAULT.block_count();
+            if let (true, Ok(mut free)) = (keep, inner.memory.lock()) {
                 free.push(blocks);
             }
             matches && stored.is_some()
@@ -153,6 +158,15 @@ fn verify_blocking(password: &str, stored: &str, memory: &mut Vec<Block>) -> boo
     let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
         return false;
     };
+    // A stored hash that asks for more memory than any sane setting (4 GiB) is refused rather
+    // than allowed to abort the process when the allocation fails.
+    if params.block_count() > MAX_MEMORY_BLOCKS {
+        tracing::error!(
+            m_cost = params.m_cost(),
+            "refused a stored password hash: too much memory"
+        );
+        return false;
+    }
     memory.resize(params.block_count(), Block::default());
     let mut computed = [0u8; Output::MAX_LENGTH];
     let computed = &mut computed[..expected.len()];
@@ -227,5 +241,20 @@ mod tests {
             assert!(!verify_blocking("wrong horse", &hash, &mut memory));
         }
         assert!(!verify_blocking("correct horse", "not a hash", &mut memory));
+    }
+
+    #[test]
+    fn a_stored_hash_that_asks_for_gigabytes_is_refused_without_allocating() {
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = Argon2::default()
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        let m_cost = format!("m={}", Params::DEFAULT_M_COST);
+        let greedy = hash.replace(&m_cost, &format!("m={}", 8 << 20));
+        assert_ne!(greedy, hash);
+        let mut memory = Vec::new();
+        assert!(!verify_blocking("correct horse", &greedy, &mut memory));
+        assert!(memory.is_empty());
     }
 }

@@ -9,6 +9,7 @@ use sqlx::{
     SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
 };
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::{ApiError, Connection, Purpose, Transaction, now, pool_size};
@@ -40,6 +41,8 @@ pub async fn connect(database_url: &str) -> Result<Pool, sqlx::Error> {
         // The connections are files in this process, which no server restart can break: sqlx's
         // check of every connection it hands out would double the cost of each query.
         .test_before_acquire(false)
+        // As on the other databases: a request waits at most this long for a connection.
+        .acquire_timeout(Duration::from_secs(10))
         .max_connections(pool_size())
         .connect_with(options)
         .await?;
@@ -63,7 +66,8 @@ pub async fn begin(pool: &Pool) -> Result<Transaction, sqlx::Error> {
     // for good, when the future awaiting it is dropped between the `BEGIN` and the return of the
     // transaction. A transaction that nobody takes is rolled back when the task drops it.
     let pool = pool.clone();
-    tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await })
+    let begin = async move { pool.begin_with("BEGIN IMMEDIATE").await };
+    tokio::spawn(begin.in_current_span())
         .await
         .unwrap_or_else(|error| Err(sqlx::Error::Io(std::io::Error::other(error))))
 }
