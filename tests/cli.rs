@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use cargo_users::manifest::Manifest;
-use common::{HELLO_WORLD, Pkg, cmd_in};
+use common::{HELLO_WORLD, Pkg, cmd_in, crlf};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -635,15 +635,7 @@ fn add_handler_run_again_after_an_interruption_adds_no_second_migration() {
 fn add_handler_on_a_crlf_checkout_merges_by_lines_and_keeps_crlf() {
     let pkg = Pkg::hello();
     pkg.init(&["--handlers", "auth,register"]);
-    let crlf = |t: &str| t.replace('\n', "\r\n");
-    let rust_files: Vec<String> = pkg
-        .tree()
-        .into_keys()
-        .filter(|p| p.ends_with(".rs"))
-        .collect();
-    for file in &rust_files {
-        pkg.write(file, &crlf(&pkg.read(file)));
-    }
+    let rust_files = pkg.check_out_rust_files_with_crlf();
     let router = pkg.read("src/users/mod.rs");
     pkg.write("src/users/mod.rs", &format!("// our note\r\n{router}"));
     let out = pkg

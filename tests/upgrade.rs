@@ -6,7 +6,7 @@ mod common;
 mod safe_edit;
 
 use cargo_users::record::hash;
-use common::{Pkg, cmd_in};
+use common::{Pkg, cmd_in, crlf};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -296,15 +296,7 @@ fn a_crlf_checkout_upgrades_as_an_lf_one_and_stays_crlf() {
     let handlers = "auth,register";
     let pkg = old_pkg(handlers);
     let edits = edit_everywhere(&pkg, &fresh(handlers));
-    let crlf = |t: &str| t.replace('\n', "\r\n");
-    let rust_files: Vec<String> = pkg
-        .tree()
-        .into_keys()
-        .filter(|p| p.ends_with(".rs"))
-        .collect();
-    for file in &rust_files {
-        pkg.write(file, &crlf(&pkg.read(file)));
-    }
+    let rust_files = pkg.check_out_rust_files_with_crlf();
     let edited = |out: &str| {
         out.lines()
             .filter(|l| l.trim_start().starts_with("edited "))

@@ -2,20 +2,7 @@
 /// The token purpose under which this backend keeps its credentials.
 pub const CREDENTIAL: Purpose = Purpose::Access;
 
-/// The credential a request was authenticated with; logout revokes exactly this one.
-#[derive(Clone, Debug)]
-pub struct Credential {
-    /// The stored hash that identifies it.
-    pub token_hash: String,
-}
-
-/// A credential issued at login, to hand to the client.
-pub struct Issued {
-    token: String,
-    /// What identifies it server-side.
-    pub credential: Credential,
-}
-
+{% include "partials/credential.rs" %}
 /// The signing keys, derived once from `USERS_SECRET`. Cheap to clone (the state is cloned for
 /// every extractor and layer of every request).
 #[derive(Clone)]

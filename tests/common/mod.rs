@@ -99,6 +99,20 @@ impl Pkg {
         tree(self.root())
     }
 
+    /// Rewrites every `.rs` file with CRLF line endings, as a checkout with git's
+    /// `core.autocrlf` has them; returns their paths.
+    pub fn check_out_rust_files_with_crlf(&self) -> Vec<String> {
+        let rust_files: Vec<String> = self
+            .tree()
+            .into_keys()
+            .filter(|p| p.ends_with(".rs"))
+            .collect();
+        for file in &rust_files {
+            self.write(file, &crlf(&self.read(file)));
+        }
+        rust_files
+    }
+
     /// The parsed `cargo-users.toml`.
     pub fn record(&self) -> toml::Table {
         toml::from_str(&self.read("cargo-users.toml")).expect("record parses")
@@ -123,6 +137,11 @@ pub fn cmd_in(dir: &Path) -> Command {
         .env_remove("CLICOLOR_FORCE")
         .timeout(Duration::from_secs(60));
     cmd
+}
+
+/// `text` with CRLF line endings.
+pub fn crlf(text: &str) -> String {
+    text.replace('\n', "\r\n")
 }
 
 /// Every file under `root` (relative path with `/` to contents), skipping `target/`.

@@ -24,20 +24,7 @@ use super::{
 /// The token purpose under which this backend keeps its credentials.
 pub const CREDENTIAL: Purpose = Purpose::Session;
 
-/// The credential a request was authenticated with; logout revokes exactly this one.
-#[derive(Clone, Debug)]
-pub struct Credential {
-    /// The stored hash that identifies it.
-    pub token_hash: String,
-}
-
-/// A credential issued at login, to hand to the client.
-pub struct Issued {
-    token: String,
-    /// What identifies it server-side.
-    pub credential: Credential,
-}
-
+{% include "partials/credential.rs" %}
 /// Server-side sessions need no keys; this exists so that every backend has the same shape.
 #[derive(Clone, Default)]
 pub struct Backend;
