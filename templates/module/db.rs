@@ -6,6 +6,7 @@
 //! Queries are checked at run time (`sqlx::query_as`), so the project builds without a database.
 
 mod driver;
+mod lookups;
 
 use std::{sync::LazyLock, time::Duration};
 
@@ -15,6 +16,7 @@ use uuid::Uuid;
 use super::{error::ApiError, model::User, roles, tokens::Purpose};
 pub use driver::{Db, Pool, begin, connect, finish, take_token};
 use driver::{EMAIL_MATCHES, LOCK_ROW};
+pub use lookups::Lookups;
 
 /// One connection of the pool, in a transaction or not. The functions below that write take any
 /// executor: `&pool` for a statement of its own, or `&mut *transaction` to be part of a request's
@@ -290,9 +292,9 @@ pub async fn token_owner(
 /// The active user that holds this unexpired token of this purpose, with their roles when
 /// role-management is installed: the check of every authenticated request, in one query (one
 /// round trip to the database). Nothing of it is cached, so a revoked token or a deactivated user
-/// is refused at once, on every instance.
+/// is refused at once, on every instance. Authenticated requests run it through [`Lookups`].
 pub async fn find_user_by_token(
-    pool: &Pool,
+    executor: impl sqlx::Executor<'_, Database = Db>,
     purpose: Purpose,
     token_hash: &str,
 ) -> Result<Option<User>, sqlx::Error> {
@@ -304,7 +306,7 @@ pub async fn find_user_by_token(
         .bind(token_hash)
         .bind(purpose.as_str())
         .bind(now)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await?;
     roles::user_of_lookup(row)
 }

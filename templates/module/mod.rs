@@ -17,13 +17,42 @@ pub use error::ApiError;
 pub use extract::{CurrentUser, MaybeUser, roles_accepted, roles_required};
 pub use model::User;
 
-/// What the handlers share. Cheap to clone (everything inside is reference-counted).
+/// What the handlers share: the fields of [`SharedState`], behind one reference count.
+///
+/// axum clones the state for every layer and every extractor of a request (a couple of dozen
+/// times), on whichever core runs it: one count to change instead of one per field. Read the
+/// fields as if they were the state's own (`state.db`, `state.config`); assigning one
+/// (`state.limiter = ...`) changes this copy only, as with a struct of fields.
 #[derive(Clone)]
 pub struct UsersState {
+    shared: std::sync::Arc<SharedState>,
+}
+
+impl std::ops::Deref for UsersState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.shared
+    }
+}
+
+impl std::ops::DerefMut for UsersState {
+    /// Copies the fields first if another clone of this state shares them (copy on write).
+    fn deref_mut(&mut self) -> &mut SharedState {
+        std::sync::Arc::make_mut(&mut self.shared)
+    }
+}
+
+/// The fields of a [`UsersState`]. Each is cheap to clone (reference-counted or small).
+#[derive(Clone)]
+pub struct SharedState {
     /// The settings.
     pub config: std::sync::Arc<Config>,
     /// The database.
     pub db: db::Pool,
+    /// The credential look-up of every authenticated request, on connections it keeps out of the
+    /// pool between look-ups (made from `db` by [`UsersState::new`]).
+    pub lookups: db::Lookups,
     /// Where mails go.
     pub mailer: mail::Mailer,
     /// Password hashing, off the async runtime.
@@ -61,8 +90,9 @@ impl UsersState {
         // The oauth2 module owns its settings (`OAUTH2_PROVIDERS`, ...) and reads them itself.
         let oauth2 =
             oauth2::OAuth2Client::from_env().map_err(|error| StartupError(error.to_string()))?;
-        let state = Self::connect(config, mailer).await?;
-        Ok(Self { oauth2, ..state })
+        let mut state = Self::connect(config, mailer).await?;
+        state.oauth2 = oauth2;
+        Ok(state)
 {%- else %}
         Self::connect(config, mailer).await
 {%- endif %}
@@ -84,7 +114,7 @@ impl UsersState {
 
     /// A state around an existing pool (whose migrations have run).
     pub fn new(config: Config, db: db::Pool, mailer: mail::Mailer) -> Self {
-        Self {
+        let shared = SharedState {
             limiter: rate_limit::Limiter::for_store(config.rate_limits, &config.rate_limit_store),
 {%- if backend == "session" %}
             backend: backend::Backend,
@@ -93,11 +123,15 @@ impl UsersState {
 {%- endif %}
             passwords: password::Passwords::default(),
             config: std::sync::Arc::new(config),
+            lookups: db::Lookups::new(db.clone()),
             db,
             mailer,
 {%- if "oauth2" in handlers %}
             oauth2: oauth2::OAuth2Client::default(),
 {%- endif %}
+        };
+        Self {
+            shared: std::sync::Arc::new(shared),
         }
     }
 }

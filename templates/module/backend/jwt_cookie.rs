@@ -60,7 +60,9 @@ pub async fn authenticate(
         return Ok(None);
     };
     let token_hash = tokens::hash(&data.claims.jti);
-    let user = db::find_user_by_token(&state.db, CREDENTIAL, &token_hash)
+    let user = state
+        .lookups
+        .find_user_by_token(CREDENTIAL, &token_hash)
         .await?
         .filter(|user| user.id == data.claims.sub);
     Ok(user.map(|user| (user, Credential { token_hash })))

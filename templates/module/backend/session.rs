@@ -82,7 +82,10 @@ pub async fn authenticate(
         return Ok(None);
     };
     let token_hash = tokens::hash(token);
-    let user = db::find_user_by_token(&state.db, CREDENTIAL, &token_hash).await?;
+    let user = state
+        .lookups
+        .find_user_by_token(CREDENTIAL, &token_hash)
+        .await?;
     Ok(user.map(|user| (user, Credential { token_hash })))
 }
 

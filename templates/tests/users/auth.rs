@@ -9,9 +9,8 @@ use {{ crate_name }}::{{ module }}::{
 {%- if backend != "jwt" %}
     layers::csrf,
 {%- endif %}
-{%- if backend != "session" %}
     model::User,
-{%- endif %}
+    tokens,
 };
 
 use axum::http::{Method, StatusCode, header};
@@ -19,9 +18,11 @@ use governor::Quota;
 use serde_json::json;
 
 {% if backend != "jwt" -%}
-use crate::support::{Credential, PASSWORD, app, app_with_config, app_with_limits, median, time};
+use crate::support::{
+    Credential, PASSWORD, TestApp, app, app_with_config, app_with_limits, median, time,
+};
 {%- else -%}
-use crate::support::{Credential, PASSWORD, app, app_with_limits, median, time};
+use crate::support::{Credential, PASSWORD, TestApp, app, app_with_limits, median, time};
 {%- endif %}
 
 #[tokio::test]
@@ -132,6 +133,184 @@ async fn a_request_dropped_while_its_transaction_begins_leaves_the_database_writ
     }
     // And a login, which writes, still does.
     app.logged_in_user("ada@example.com").await;
+}
+
+#[tokio::test]
+async fn a_credential_check_dropped_mid_statement_leaves_every_later_check_right() {
+    // The credential check keeps its connections out of the pool between requests. A client
+    // that hangs up drops its check wherever it is; the connection it ran on must not serve a
+    // later check with what the dropped statement left unread, and no connection may be lost.
+    let app = app().await;
+    let (ada, valid) = ada_with_a_stored_credential(&app).await;
+    let forged = tokens::hash("forged-token");
+    let mut dropped = 0;
+    for round in 0..600 {
+        let check = app.state.lookups.find_user_by_token(CREDENTIAL, &valid);
+        if round % 40 == 39 {
+            let found = check.await.expect("a check answers");
+            assert_eq!(found.map(|user| user.id), Some(ada.id));
+            continue;
+        }
+        // Dropped after its first step, or after a few more.
+        tokio::select! {
+            biased;
+            _ = check => {}
+            () = yield_times(round % 40) => dropped += 1,
+        }
+    }
+    assert!(dropped > 0, "no check was dropped mid-statement");
+    // More checks at once than connections kept for them, valid and forged in turn.
+    let answers = checks_at_once(&app.state.lookups, &[&valid, &forged], 64).await;
+    for (index, found) in answers.into_iter().enumerate() {
+        let expected = (index % 2 == 0).then_some(ada.id);
+        assert_eq!(found.map(|user| user.id), expected, "check {index}");
+    }
+    assert!(
+        app.state.lookups.idle_connections() > 0,
+        "the checks still keep their connections"
+    );
+    // Revoked: refused at once, by every connection.
+    db::delete_token(&app.state.db, &valid)
+        .await
+        .expect("a revocation");
+    let answers = checks_at_once(&app.state.lookups, &[&valid], 64).await;
+    assert!(
+        answers.iter().all(Option::is_none),
+        "a revoked credential was accepted"
+    );
+    // The pool gets the kept connections back, and closes them, when it closes.
+    tokio::time::timeout(Duration::from_secs(10), app.state.db.close())
+        .await
+        .expect("the pool closes although checks kept connections");
+    for _ in 0..500 {
+        if app.state.lookups.idle_connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.state.lookups.idle_connections(), 0);
+}
+
+#[tokio::test]
+async fn credential_checks_leave_half_of_a_small_pool_to_everything_else() {
+    let app = app().await;
+    let (_, valid) = ada_with_a_stored_credential(&app).await;
+    let options = (*app.state.db.connect_options()).clone();
+    let pool: db::Pool = sqlx::pool::PoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .expect("a pool of two connections");
+    let lookups = db::Lookups::new(pool.clone());
+    for _ in 0..4 {
+        let answers = checks_at_once(&lookups, &[&valid], 8).await;
+        assert!(answers.iter().all(Option::is_some));
+        // The pool's connections are idle again between the waves, for the checks to take.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(lookups.idle_connections(), 1);
+    // A write gets the other connection at once.
+    let transaction = tokio::time::timeout(Duration::from_secs(5), db::begin(&pool))
+        .await
+        .expect("a connection without waiting for the checks' one")
+        .expect("a transaction");
+    transaction.rollback().await.expect("a rollback");
+}
+
+/// Ada, and the stored hash of a credential of hers that is valid for an hour.
+async fn ada_with_a_stored_credential(app: &TestApp) -> (User, String) {
+    let ada = app.create_user("ada@example.com", true, true).await;
+    let token = app
+        .stored_token(&ada, CREDENTIAL, chrono::Duration::hours(1))
+        .await;
+    (ada, tokens::hash(&token))
+}
+
+/// Lets other tasks run `times` times.
+async fn yield_times(times: usize) {
+    for _ in 0..times {
+        tokio::task::yield_now().await;
+    }
+}
+{%- if db != "sqlite" %}
+
+#[tokio::test]
+async fn credential_checks_go_on_when_the_server_closes_their_connections() {
+    // As after a restart of the database server: the connections kept for credential checks, and
+    // the pool's own, are gone, and no check may fail for it.
+    let app = app().await;
+    let (ada, valid) = ada_with_a_stored_credential(&app).await;
+    let answers = checks_at_once(&app.state.lookups, &[&valid], 16).await;
+    assert!(answers.iter().all(Option::is_some));
+    assert!(app.state.lookups.idle_connections() > 0);
+    close_every_connection_of_the_pool(&app.state.db).await;
+    let check = app.state.lookups.find_user_by_token(CREDENTIAL, &valid);
+    let found = check
+        .await
+        .expect("a check on a closed connection is run again");
+    assert_eq!(found.map(|user| user.id), Some(ada.id));
+    let answers = checks_at_once(&app.state.lookups, &[&valid], 16).await;
+    assert!(answers.iter().all(Option::is_some));
+}
+
+/// Has the server close every connection of the pool to the test's database, from a connection
+/// of its own.
+async fn close_every_connection_of_the_pool(pool: &db::Pool) {
+    use sqlx::ConnectOptions as _;
+
+    let mut admin = pool
+        .connect_options()
+        .connect()
+        .await
+        .expect("a connection outside the pool");
+{%- if db == "postgres" %}
+    let others = "SELECT pid::int8 FROM pg_stat_activity \
+                  WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                  AND backend_type = 'client backend'";
+{%- else %}
+    let others = "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST \
+                  WHERE DB = DATABASE() AND ID <> CONNECTION_ID()";
+{%- endif %}
+    // The server ends them a moment later.
+    for _ in 0..500 {
+        let ids: Vec<i64> = sqlx::query_scalar(others)
+            .fetch_all(&mut admin)
+            .await
+            .expect("the connections");
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids {
+{%- if db == "postgres" %}
+            let close = sqlx::query("SELECT pg_terminate_backend($1::int4)").bind(id);
+{%- else %}
+            let kill = format!("KILL {id}");
+            let close = sqlx::raw_sql(&kill);
+{%- endif %}
+            // A connection may have ended meanwhile.
+            let _ = close.execute(&mut admin).await;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server did not close the connections");
+}
+{%- endif %}
+
+/// Runs `count` credential checks at once, of `hashes` in turn; returns their answers in order.
+async fn checks_at_once(lookups: &db::Lookups, hashes: &[&str], count: usize) -> Vec<Option<User>> {
+    let checks: Vec<_> = (0..count)
+        .map(|index| {
+            let lookups = lookups.clone();
+            let hash = hashes[index % hashes.len()].to_owned();
+            tokio::spawn(async move { lookups.find_user_by_token(CREDENTIAL, &hash).await })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(count);
+    for check in checks {
+        let found = check.await.expect("the check's task");
+        answers.push(found.expect("a check answers"));
+    }
+    answers
 }
 
 #[tokio::test]
