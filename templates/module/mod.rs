@@ -51,7 +51,7 @@ pub struct SharedState {
     /// The database.
     pub db: db::Pool,
     /// The credential look-up of every authenticated request, on connections it keeps out of the
-    /// pool between look-ups (made from `db` by [`UsersState::new`]).
+    /// pool between look-ups. Made from `db` by [`UsersState::new`]: replace both together.
     pub lookups: db::Lookups,
     /// Where mails go.
     pub mailer: mail::Mailer,
