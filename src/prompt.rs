@@ -1,7 +1,8 @@
 //! Completing the choices: flags first, then the record of an earlier run, then `--yes`
 //! defaults, then interactive prompts (only on a terminal); otherwise a usage error.
 
-use dialoguer::theme::ColorfulTheme;
+use console::Term;
+use dialoguer::theme::{ColorfulTheme, Theme};
 use dialoguer::{MultiSelect, Select};
 
 use crate::choices::{Backend, DEFAULT_HANDLERS, Database, HandlerSelection};
@@ -99,6 +100,18 @@ fn prompt_error(e: dialoguer::Error) -> Error {
     Error::failure(format!("prompt failed: {e}"))
 }
 
+/// Echoes a choice once it is made: the prompt and the chosen names only. (The menus show a
+/// description beside each name; repeated after the choice, the padded descriptions made the
+/// line unreadable.)
+fn echo_choice(prompt: &str, names: &[&str]) -> Result<()> {
+    let mut line = String::new();
+    // Formatting into a `String` cannot fail.
+    let _ = ColorfulTheme::default().format_multi_select_prompt_selection(&mut line, prompt, names);
+    Term::stderr()
+        .write_line(&line)
+        .map_err(|e| Error::failure(format!("prompt failed: {e}")))
+}
+
 fn prompt_backend() -> Result<Backend> {
     let items: Vec<String> = Backend::ALL
         .iter()
@@ -108,8 +121,10 @@ fn prompt_backend() -> Result<Backend> {
         .with_prompt("Auth backend")
         .items(&items)
         .default(0)
+        .report(false)
         .interact()
         .map_err(prompt_error)?;
+    echo_choice("Auth backend", &[Backend::ALL[i].as_str()])?;
     Ok(Backend::ALL[i])
 }
 
@@ -122,8 +137,10 @@ fn prompt_db() -> Result<Database> {
         .with_prompt("Database")
         .items(&items)
         .default(0)
+        .report(false)
         .interact()
         .map_err(prompt_error)?;
+    echo_choice("Database", &[Database::ALL[i].as_str()])?;
     Ok(Database::ALL[i])
 }
 
@@ -143,11 +160,13 @@ fn prompt_handlers(manifest: &Manifest) -> Result<HandlerSelection> {
         .with_prompt("Handlers (space to toggle, enter to confirm)")
         .items(&items)
         .defaults(&defaults)
+        .report(false)
         .interact()
         .map_err(prompt_error)?;
-    Ok(HandlerSelection::Named(
-        picked.into_iter().map(|i| names[i].clone()).collect(),
-    ))
+    let picked: Vec<String> = picked.into_iter().map(|i| names[i].clone()).collect();
+    let shown: Vec<&str> = picked.iter().map(String::as_str).collect();
+    echo_choice("Handlers", &shown)?;
+    Ok(HandlerSelection::Named(picked))
 }
 
 #[cfg(test)]

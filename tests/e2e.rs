@@ -104,6 +104,8 @@ fn handler_sets_without_verify_or_with_roles_alone_build_lint_free() {
             Backend::JwtCookie,
             "auth,role-management,current-user",
         ),
+        // (0.3.0) Login links with nothing else: no reset, no current-user, no roles.
+        ("e2e-set-link", Backend::Jwt, "magic-link"),
     ] {
         let project = Project::generate_with(package, backend.name(), "sqlite", Some(handlers));
         project.cargo(&["fmt", "--check"]);
@@ -233,6 +235,7 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
         backend,
         mail: sink,
         has_roles: db != Db::Sqlite,
+        has_magic_link: db != Db::Sqlite,
     };
     let what = format!("the {} app on {}", backend.name(), db.name());
     reporting_failures(&what, project, &[server], sink, || walk::contract(&app));

@@ -37,6 +37,9 @@ fn the_three_prompts_set_backend_database_and_handlers() {
     p.send(DOWN).unwrap(); // session -> jwt
     p.send(ENTER).unwrap();
     p.flush().unwrap();
+    // Each choice is echoed by its name alone, without the menu's descriptions (the echo's
+    // separator is not ASCII, which the pty reader mangles, so only what follows it is matched).
+    p.exp_string(" jwt\r\n").unwrap();
     p.exp_string("Database").unwrap();
     p.send(DOWN).unwrap(); // sqlite -> postgres
     p.send(ENTER).unwrap();
@@ -48,6 +51,8 @@ fn the_three_prompts_set_backend_database_and_handlers() {
     p.send(SPACE).unwrap();
     p.send(ENTER).unwrap();
     p.flush().unwrap();
+    p.exp_string(" auth, register, password-reset, current-user\r\n")
+        .unwrap();
     finish(p);
     let record = pkg.record();
     assert_eq!(record["backend"].as_str(), Some("jwt"));

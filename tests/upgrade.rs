@@ -715,8 +715,10 @@ fn an_unedited_project_of_every_backend_and_database_upgrades_to_exactly_what_in
                 "all",
             ]);
             old.cmd().arg("upgrade").assert().success();
+            // `all` of the old version: an upgrade adds no handler.
+            let handlers = old.recorded_handlers().join(",");
             let fresh = Pkg::hello();
-            fresh.init(&["--backend", backend, "--db", db, "--handlers", "all"]);
+            fresh.init(&["--backend", backend, "--db", db, "--handlers", &handlers]);
             let generated = without_migrations(&fresh);
             assert_eq!(
                 without_migrations(&old),
@@ -732,7 +734,7 @@ fn an_unedited_project_of_every_backend_and_database_upgrades_to_exactly_what_in
 
 #[test]
 fn add_handler_merges_into_edited_shared_files_for_every_handler() {
-    for handler in ["oauth2", "role-management", "user-management"] {
+    for handler in ["oauth2", "role-management", "user-management", "magic-link"] {
         let pkg = fresh("auth,register");
         let edits = edit_everywhere(&pkg, &fresh(&format!("auth,register,{handler}")));
         pkg.cmd()

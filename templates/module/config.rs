@@ -31,6 +31,8 @@ pub const ACCESS_TOKEN_COOKIE: &str = "access_token";
 pub const VERIFY_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long the link in a password-reset mail works.
 pub const RESET_TOKEN_TTL: Duration = Duration::from_secs(60 * 60);
+/// How long the link in a login mail (magic link) works: short, because it logs in by itself.
+pub const MAGIC_LINK_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// Passwords shorter than this (in characters) are refused.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -59,6 +61,11 @@ pub const VERIFY_RESEND_PATH: &str = "/verify/resend";
 pub const FORGOT_PASSWORD_PATH: &str = "/forgot-password";
 /// `POST` with a token and a new password; the link in the reset mail points here.
 pub const RESET_PASSWORD_PATH: &str = "/reset-password";
+/// `POST` `{email}` to have a login link mailed (magic link).
+pub const MAGIC_LINK_PATH: &str = "/magic-link";
+/// `POST` with the token of a login link to log in; the mailed link itself points to
+/// [`MAGIC_LINK_PATH`] on the front end, which posts the token here.
+pub const MAGIC_LINK_LOGIN_PATH: &str = "/magic-link/login";
 /// `GET` and `PATCH` the logged-in user.
 pub const CURRENT_USER_PATH: &str = "/users/me";
 /// `GET` to start a login with the OAuth2 provider named in the path: answers the URL to send the
@@ -90,6 +97,8 @@ pub const AUTH_EXCLUDE_PATHS: &[&str] = &[
     VERIFY_RESEND_PATH,
     FORGOT_PASSWORD_PATH,
     RESET_PASSWORD_PATH,
+    MAGIC_LINK_PATH,
+    MAGIC_LINK_LOGIN_PATH,
     OAUTH2_AUTHORIZE_PATH,
     OAUTH2_CALLBACK_PATH,
 ];

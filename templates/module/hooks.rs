@@ -125,6 +125,31 @@ pub async fn post_password_reset(
 ) -> Result<(), ApiError> {
     Ok(())
 }
+{%- if "magic-link" in handlers %}
+
+/// Sends the login mail with its link `<APP_URL>/magic-link?token=<token>`: the page there posts
+/// the token to `POST /magic-link/login`. Runs in the background, like [`send_verification_token`].
+pub async fn send_magic_link(
+    state: &UsersState,
+    user: &User,
+    token: &str,
+) -> Result<(), MailError> {
+    use super::config::{MAGIC_LINK_PATH, MAGIC_LINK_TOKEN_TTL};
+    let link = format!("{}{MAGIC_LINK_PATH}?token={token}", state.config.base_url());
+    let minutes = MAGIC_LINK_TOKEN_TTL.as_secs() / 60;
+    state
+        .mailer
+        .send(Mail {
+            to: user.email.clone(),
+            subject: "Your login link".to_owned(),
+            body: format!(
+                "Hello,\n\nto log in, open this link within {minutes} minutes:\n\n{link}\n\nIt works \
+                 once. If you did not ask for it, ignore this mail.\n"
+            ),
+        })
+        .await
+}
+{%- endif %}
 {%- if "current-user" in handlers and "verify" in handlers %}
 
 // Email changes (current-user with verify).

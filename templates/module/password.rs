@@ -72,6 +72,18 @@ impl Passwords {
         self.run(move || hash_blocking(&password)).await?
     }
 
+{%- if "oauth2" in handlers or "magic-link" in handlers %}
+
+    /// The hash of a random password that is thrown away, for an account whose password nobody
+    /// may know (a new account of a provider login, or an account claimed by its address's
+    /// owner): it never verifies, and a password login to the account takes as long to fail as any
+    /// other.
+    pub async fn unusable_hash(&self) -> Result<String, ApiError> {
+        let (random, _) = super::tokens::generate();
+        self.hash(random).await
+    }
+{%- endif %}
+
     /// Whether `password` matches `stored`. With no stored hash (no such user) a dummy hash is
     /// checked instead, so that an unknown email takes as long to refuse as a wrong password and the
     /// timing does not reveal which accounts exist.

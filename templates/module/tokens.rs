@@ -1,4 +1,4 @@
-//! Random tokens: {% if backend == "session" %}session tokens, {% endif %}email verification and password reset links.
+//! Random tokens: {% if backend == "session" %}session tokens, {% endif %}email verification and password reset links{% if "magic-link" in handlers %}, login links{% endif %}.
 //!
 //! A token is 32 random bytes from the operating system, sent to its owner base64url-encoded and
 //! stored only as its SHA-256 hash, tagged with what it is for. A token of one purpose is never
@@ -22,6 +22,10 @@ pub enum Purpose {
     Verify,
     /// The link in a password-reset mail.
     Reset,
+{%- if "magic-link" in handlers %}
+    /// The link in a login mail (magic link).
+    MagicLink,
+{%- endif %}
 }
 
 impl Purpose {
@@ -35,6 +39,9 @@ impl Purpose {
 {%- endif %}
             Self::Verify => "verify",
             Self::Reset => "reset",
+{%- if "magic-link" in handlers %}
+            Self::MagicLink => "magic_link",
+{%- endif %}
         }
     }
 }

@@ -5,13 +5,20 @@ pub async fn revoke(state: &UsersState, credential: &Credential) -> Result<(), A
 }
 
 /// Revokes every credential of the user except `keep`, on the pool (`&state.db`) or in a
-/// transaction (`&mut *connection`).
+/// transaction (`&mut *connection`){% if "magic-link" in handlers %}, and their login links: a link is a credential
+/// waiting to be used, and must not outlive what ends the others (a new password, a deactivation,
+/// a change of address){% endif %}.
 pub async fn revoke_all(
     executor: impl sqlx::Executor<'_, Database = db::Db>,
     user_id: Uuid,
     keep: Option<&Credential>,
 ) -> Result<(), ApiError> {
     let keep = keep.map(|credential| credential.token_hash.as_str());
-    db::delete_user_tokens(executor, user_id, &[CREDENTIAL], keep).await?;
+{%- if "magic-link" in handlers %}
+    let purposes = [CREDENTIAL, Purpose::MagicLink];
+{%- else %}
+    let purposes = [CREDENTIAL];
+{%- endif %}
+    db::delete_user_tokens(executor, user_id, &purposes, keep).await?;
     Ok(())
 }

@@ -35,6 +35,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/verify/resend"),
     ("POST", "/forgot-password"),
     ("POST", "/reset-password"),
+    ("POST", "/magic-link"),
+    ("POST", "/magic-link/login"),
     ("GET", "/users/me"),
     ("PATCH", "/users/me"),
     ("GET", "/users"),

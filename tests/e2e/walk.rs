@@ -1,5 +1,6 @@
 //! The walk over the HTTP API of a running generated app (contract section 3, handlers
-//! `register`, `verify`, `auth`, `current-user` and `password-reset`), shared by every backend:
+//! `register`, `verify`, `auth`, `current-user` and `password-reset`, and with every handler
+//! `magic-link`), shared by every backend:
 //! what differs between backends is in [`Credential`].
 
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub struct App<'a> {
     pub mail: &'a SmtpSink,
     /// Whether the app has the role-management handler (users then carry `roles`).
     pub has_roles: bool,
+    /// Whether the app has the magic-link handler (0.3.0).
+    pub has_magic_link: bool,
 }
 
 /// An account the walk creates.
@@ -52,6 +55,10 @@ pub fn contract(app: &App) {
     login_failures(app, &alice);
     session_lifecycle(app, &alice, &verification_token);
     let alice = password_reset(app, alice);
+    if app.has_magic_link {
+        magic_link(app, &alice);
+        a_login_link_claims_an_account_someone_else_registered(app);
+    }
     update_current_user(app, alice);
     malformed_requests(app);
 }
@@ -477,6 +484,82 @@ fn password_reset(app: &App, account: Account) -> Account {
         "a credential from after the reset",
     );
     account
+}
+
+/// `POST /magic-link` mails a login link (202 for an unknown address too); the link logs in once,
+/// as `POST /login` does, and is no credential itself nor a token of another purpose.
+fn magic_link(app: &App, account: &Account) {
+    let ask = app.post_json("/magic-link", &json!({"email": account.email}));
+    expect_status(&ask, 202, "POST /magic-link");
+    let unknown = app.post_json("/magic-link", &json!({"email": "nobody@e2e.example.com"}));
+    expect_status(&unknown, 202, "POST /magic-link for an unknown email");
+    let token = app.mailed_token(&account.email, "/magic-link");
+
+    let password_login = app.login_ok(account);
+    app.expect_refused(
+        &password_login.forged_with(&token),
+        "the login link's token as credential",
+    );
+    let wrong_purpose = app.client.post(&format!("/verify?token={token}")).send();
+    expect_error(
+        &wrong_purpose,
+        400,
+        "POST /verify with a login link's token",
+    );
+
+    let login = app
+        .client
+        .post(&format!("/magic-link/login?token={token}"))
+        .send();
+    expect_json(&login, 201, "POST /magic-link/login with the mailed token");
+    expect_user(
+        &login_user(&login),
+        &account.email,
+        true,
+        app.has_roles,
+        "POST /magic-link/login: body `user`",
+    );
+    let credential = app.backend.credential_from_login(&login);
+    assert_ne!(
+        credential, password_login,
+        "a link login hands out a new credential"
+    );
+    app.expect_accepted(&credential, &account.email, "a link login's credential");
+    let again = app.post_json("/magic-link/login", &json!({"token": token}));
+    expect_error(&again, 400, "POST /magic-link/login with a used token");
+    // A verified account keeps its password.
+    app.login_ok(account);
+}
+
+/// Someone registers the owner's address with a password of their own; the owner then logs in
+/// with a login link, which verifies the account and discards that password.
+fn a_login_link_claims_an_account_someone_else_registered(app: &App) {
+    let owner = Account::new("carol");
+    registration(app, &owner);
+    // The verification mail goes to the owner, who ignores it.
+    app.mailed_token(&owner.email, "/verify");
+    let ask = app.post_json("/magic-link", &json!({"email": owner.email}));
+    expect_status(&ask, 202, "POST /magic-link for an unverified account");
+    let token = app.mailed_token(&owner.email, "/magic-link");
+    let login = app.post_json("/magic-link/login", &json!({"token": token}));
+    expect_json(
+        &login,
+        201,
+        "POST /magic-link/login to an unverified account",
+    );
+    expect_user(
+        &login_user(&login),
+        &owner.email,
+        true,
+        app.has_roles,
+        "POST /magic-link/login to an unverified account: body `user`",
+    );
+    let registrant = app.login(&owner.email, &owner.password);
+    expect_error(
+        &registrant,
+        401,
+        "POST /login with the password chosen before the owner claimed the account",
+    );
 }
 
 /// `PATCH /users/me`: privileged fields are ignored, email and password changes need

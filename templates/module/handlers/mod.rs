@@ -1,10 +1,19 @@
 //! The HTTP handlers, one module per feature, and the checks they share.
 
+{% if "verify" in handlers or "magic-link" in handlers -%}
+use axum::extract::{FromRequest, Request};
+use serde::Deserialize;
+
+{% endif -%}
 use super::{
     UsersState,
     config::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS},
     db,
+{%- if "verify" in handlers or "magic-link" in handlers %}
+    error::{ApiError, Json},
+{%- else %}
     error::ApiError,
+{%- endif %}
     hooks,
     model::User,
     tokens::{self, Purpose},
@@ -49,6 +58,40 @@ pub fn valid_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+{%- if "verify" in handlers or "magic-link" in handlers %}
+
+/// The body of a request that carries the token of a mailed link, when it is not in the query
+/// string.
+#[derive(Deserialize)]
+pub struct TokenRequest {
+    /// The token from the mail.
+    pub token: String,
+}
+
+/// The token of a mailed link, from the query string (`?token=`, the link as mailed) or else from
+/// a JSON body `{"token": ...}`: 400/422 as any malformed body when it is in neither.
+pub async fn link_token(
+    state: &UsersState,
+    query: Option<String>,
+    request: Request,
+) -> Result<String, ApiError> {
+    let from_query = query.as_deref().and_then(|query| {
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == "token")
+            .map(|(_, value)| value.to_owned())
+    });
+    match from_query {
+        Some(token) => Ok(token),
+        None => {
+            let Json(body) = Json::<TokenRequest>::from_request(request, state).await?;
+            Ok(body.token)
+        }
+    }
+}
+{%- endif %}
+
 /// Creates a one-shot mail token for the user (replacing any older one of the same purpose, so only
 /// the newest link works) and mails it, all in the background: the request is answered without
 /// waiting for the database writes or the mail server, so an address with an account answers as
@@ -74,6 +117,9 @@ async fn replace_and_send_token(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let ttl = match purpose {
         Purpose::Reset => super::config::RESET_TOKEN_TTL,
+{%- if "magic-link" in handlers %}
+        Purpose::MagicLink => super::config::MAGIC_LINK_TOKEN_TTL,
+{%- endif %}
         _ => super::config::VERIFY_TOKEN_TTL,
     };
     let (token, token_hash) = tokens::generate();
@@ -95,6 +141,9 @@ async fn replace_and_send_token(
     }
     match purpose {
         Purpose::Reset => hooks::send_password_reset_token(state, user, &token).await?,
+{%- if "magic-link" in handlers %}
+        Purpose::MagicLink => hooks::send_magic_link(state, user, &token).await?,
+{%- endif %}
         _ => hooks::send_verification_token(state, user, &token).await?,
     }
     Ok(())

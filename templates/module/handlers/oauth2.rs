@@ -35,7 +35,6 @@ use crate::{{ module }}::{
     },
 {%- endif %}
     rate_limit::ClientAddr,
-    tokens,
 };
 
 /// The routes of this handler.
@@ -151,7 +150,7 @@ async fn finish(
     // holds no connection or lock while Argon2 runs.
     let unusable_hash = match account {
         Account::Linked(_) => None,
-        Account::SameEmail(..) | Account::New(_) => Some(unusable_password_hash(state).await?),
+        Account::SameEmail(..) | Account::New(_) => Some(state.passwords.unusable_hash().await?),
     };
     // The account, its link, the credential and whatever the hooks write are committed together:
     // a new account never exists without its link, and a hook that fails leaves nothing behind.
@@ -415,11 +414,4 @@ async fn create(
             other => other.into(),
         })?;
     Ok(user)
-}
-
-/// The hash of a random password that is thrown away: it never verifies, and a password login to
-/// the account takes as long to fail as any other.
-async fn unusable_password_hash(state: &UsersState) -> Result<String, ApiError> {
-    let (random, _) = tokens::generate();
-    state.passwords.hash(random).await
 }

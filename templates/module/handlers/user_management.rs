@@ -126,8 +126,14 @@ async fn update_user(
         db::delete_user_tokens(&state.db, id, &[Purpose::Reset], None).await?;
     }
     if email.is_some() {
-        // A verification link mailed to the old address must not verify the new one.
-        db::delete_user_tokens(&state.db, id, &[Purpose::Verify], None).await?;
+        // A verification link mailed to the old address must not verify the new one{% if "magic-link" in handlers %}, nor a
+        // login link mailed there log in to the account at its new one{% endif %}.
+{%- if "magic-link" in handlers %}
+        let links = [Purpose::Verify, Purpose::MagicLink];
+{%- else %}
+        let links = [Purpose::Verify];
+{%- endif %}
+        db::delete_user_tokens(&state.db, id, &links, None).await?;
     }
 {%- if "current-user" in handlers %}
     if revoke || email.is_some() {

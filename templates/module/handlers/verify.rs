@@ -2,7 +2,7 @@
 
 use axum::{
     Router,
-    extract::{FromRequest, RawQuery, Request, State},
+    extract::{RawQuery, Request, State},
     http::StatusCode,
     routing::post,
 };
@@ -27,13 +27,6 @@ pub fn routes() -> Router<UsersState> {
         .route(VERIFY_RESEND_PATH, post(resend))
 }
 
-/// The body of `POST /verify` when the token is not in the query string.
-#[derive(Deserialize)]
-pub struct VerifyRequest {
-    /// The token from the verification mail.
-    pub token: String,
-}
-
 /// The body of `POST /verify/resend`.
 #[derive(Deserialize)]
 pub struct ResendRequest {
@@ -49,20 +42,7 @@ async fn verify(
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<axum::Json<User>, ApiError> {
-    let from_query = query.as_deref().and_then(|query| {
-        query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(key, _)| *key == "token")
-            .map(|(_, value)| value.to_owned())
-    });
-    let token = match from_query {
-        Some(token) => token,
-        None => {
-            let Json(body) = Json::<VerifyRequest>::from_request(request, &state).await?;
-            body.token
-        }
-    };
+    let token = super::link_token(&state, query, request).await?;
 {%- if "current-user" in handlers %}
     // A link that confirms a change of address is not a verification token: it switches the
     // address to the one it was mailed to.
