@@ -87,10 +87,6 @@ async fn log_in_with_link(
     } else {
         Some(state.passwords.unusable_hash().await?)
     };
-{%- if db != "sqlite" %}
-    // Expired credentials of the user go before the login's transaction begins, as in `/login`.
-    db::purge_expired_tokens(&state.db, user.id).await?;
-{%- endif %}
     // The link is spent, the account claimed if it was unverified, the credential stored and the
     // hooks run in one transaction: a hook that fails leaves the link working for another try.
     let mut transaction = db::begin(&state.db).await?;
@@ -103,6 +99,15 @@ async fn log_in_with_link(
     )
     .await;
     let (user, issued) = db::finish(transaction, outcome).await?;
+{%- if db != "sqlite" %}
+    // Expired credentials of the user go after the commit, outside any transaction: before it, the
+    // `DELETE` of a second use of the same link would hold locks on the user's tokens that this
+    // transaction's new credential must insert between (a deadlock, found on MySQL). The login
+    // stands whatever happens here.
+    if let Err(error) = db::purge_expired_tokens(&state.db, user.id).await {
+        tracing::warn!(%error, user = %user.id, "expired credentials not purged");
+    }
+{%- endif %}
     Ok(backend::login_response(&state, &user, issued))
 }
 
