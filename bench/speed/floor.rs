@@ -7,10 +7,17 @@
 //! type from the app's `db::Pool` alias (nothing else of the generated code): `sqlx::SqlitePool`,
 //! `sqlx::PgPool` or `sqlx::MySqlPool`.
 //!
-//!     DATABASE_URL=... BIND_ADDR=127.0.0.1:PORT bench_floor
+//!     DATABASE_URL=... BIND_ADDR=127.0.0.1:PORT [FLOOR_QUERY=app] bench_floor
 //!
 //! The bearer value is the stored hash of a credential (`user_tokens.token_hash`): the floor does
 //! no hashing, no JWT check, no cookie parsing and no expiry check, only the look-up and the JSON.
+//!
+//! With `FLOOR_QUERY=app` the same route runs the app's own look-up instead,
+//! `db::find_user_by_token` (the statement every authenticated request of the app runs: the
+//! credential's expiry, the active flag, the roles and the pending address, and its decoding), and
+//! answers the app's `User`: what the app's request costs without its layers, credential parsing
+//! and connection keeping. The benchmark runs both, so a ratio tells which part of the gap is the
+//! statement.
 
 use axum::{
     Json, Router,
@@ -21,7 +28,11 @@ use axum::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use benchapp::users::db::Pool;
+use benchapp::users::{
+    backend::CREDENTIAL,
+    db::{self, Pool},
+    model::User,
+};
 
 #[derive(Serialize, sqlx::FromRow)]
 struct Me {
@@ -31,12 +42,16 @@ struct Me {
     is_verified: bool,
 }
 
-async fn me(State(pool): State<Pool>, headers: HeaderMap) -> Result<Json<Me>, StatusCode> {
-    let bearer = headers
+fn bearer(headers: &HeaderMap) -> Result<&str, StatusCode> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or(StatusCode::UNAUTHORIZED)?;
+        .ok_or(StatusCode::UNAUTHORIZED)
+}
+
+async fn me(State(pool): State<Pool>, headers: HeaderMap) -> Result<Json<Me>, StatusCode> {
+    let bearer = bearer(&headers)?;
     sqlx::query_as(
         "SELECT users.id, users.email, users.is_active, users.is_verified \
          FROM user_tokens JOIN users ON users.id = user_tokens.user_id \
@@ -50,6 +65,19 @@ async fn me(State(pool): State<Pool>, headers: HeaderMap) -> Result<Json<Me>, St
     .ok_or(StatusCode::UNAUTHORIZED)
 }
 
+/// `FLOOR_QUERY=app`: the app's own look-up and user.
+async fn me_by_the_apps_query(
+    State(pool): State<Pool>,
+    headers: HeaderMap,
+) -> Result<Json<User>, StatusCode> {
+    let bearer = bearer(&headers)?;
+    db::find_user_by_token(&pool, CREDENTIAL, bearer)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+        .map(Json)
+        .ok_or(StatusCode::UNAUTHORIZED)
+}
+
 #[tokio::main]
 async fn main() {
     let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
@@ -61,7 +89,11 @@ async fn main() {
         .connect(&url)
         .await
         .expect("connect");
-    let app = Router::new().route("/users/me", get(me)).with_state(pool);
+    let route = match std::env::var("FLOOR_QUERY").as_deref() {
+        Ok("app") => get(me_by_the_apps_query),
+        _ => get(me),
+    };
+    let app = Router::new().route("/users/me", route).with_state(pool);
     let listener = tokio::net::TcpListener::bind(&bind).await.expect("bind");
     axum::serve(listener, app).await.expect("serve");
 }

@@ -3,7 +3,8 @@
     python3 report.py RESULTS ME_CONNS LOGIN_CONNS FLOOD_CONNS PROBE_RATE
 
 RESULTS has one line per measurement, `<cell> <label> RESULT requests=N seconds=S p99_ms=... status_200=N ...`,
-with labels `me.app.<run>`, `me.floor.<run>`, `login.app.<run>`, `login.argon2.<run>`,
+with labels `me.app.<run>`, `me.floor.<run>`, `me.same.<run>` (the floor running the app's look-up),
+`login.app.<run>`, `login.argon2.<run>`,
 `p99.idle.<run>`, `p99.flood.<run>` and `p99.flood-login.<run>`. run.sh has already failed the run
 if any answer was not the expected status. Each figure is the median of its runs with the spread
 [min .. max]; a ratio is the median of the per-run ratios of the two sides that ran back to back.
@@ -75,6 +76,14 @@ def main() -> None:
             f"floor: {spread(rate('me.floor'))}",
             spread(paired(m["me.app"], m["me.floor"], ok_per_second), 2),
         ])
+        if "me.same" in m:
+            rows.append([
+                cell,
+                "  ... against the floor running the app's look-up (FLOOR_QUERY=app)",
+                "",
+                f"floor, app's query: {spread(rate('me.same'))}",
+                spread(paired(m["me.app"], m["me.same"], ok_per_second), 2),
+            ])
         rows.append([
             cell,
             f"POST /login, {login_conns} conns, logins/s",

@@ -4,7 +4,8 @@
 # default), with release builds and `RATE_LIMITS=off`:
 #
 #   me     authed GET /users/me, wrk with 16 connections: the generated app against the *floor*, a
-#          minimal hand-written axum + sqlx route (floor.rs) on the same database;
+#          minimal hand-written axum + sqlx route (floor.rs) on the same database, and against the
+#          same route running the app's own look-up statement (floor.rs with FLOOR_QUERY=app);
 #   login  POST /login rotating over the accounts, wrk with 4 connections: the generated app
 #          against the parallel Argon2 limit (argon2_limit.rs: every core verifying at once, the
 #          argon2 crate's defaults);
@@ -225,6 +226,9 @@ run_cell() { # run_cell <backend> <db>
     local app_pid=$LAST_PID app=http://127.0.0.1:$app_port
     start floor "$floor_port" "$BIN/bench_floor"
     local floor_pid=$LAST_PID floor=http://127.0.0.1:$floor_port
+    local same_port; same_port=$(free_port)
+    start floor-app-query "$same_port" env FLOOR_QUERY=app "$BIN/bench_floor"
+    local same_pid=$LAST_PID same=http://127.0.0.1:$same_port
 
     # The main user logs in on the app; the floor gets the stored hash of that very credential.
     local headers token name value
@@ -254,19 +258,25 @@ EOF
     curl -s -f -H "$name: $value" "$app/users/me" | grep -q "\"$MAIN_EMAIL\"" || die "GET /users/me on the app failed"
     curl -s -f -H "Authorization: Bearer $floor_bearer" "$floor/users/me" | grep -q "\"$MAIN_EMAIL\"" \
         || die "GET /users/me on the floor failed"
+    curl -s -f -H "Authorization: Bearer $floor_bearer" "$same/users/me" | grep -q "\"$MAIN_EMAIL\"" \
+        || die "GET /users/me on the floor with the app's query failed"
 
     log "cell $CELL: GET /users/me, $ME_CONNS connections, app and floor back to back, $RUNS times"
     warm "$app" "$name" "$value"
     warm "$floor" Authorization "Bearer $floor_bearer"
+    warm "$same" Authorization "Bearer $floor_bearer"
     local run
     for run in $(seq 1 "$RUNS"); do
         if [ $((run % 2)) = 1 ]; then
             me "me.app.$run" "$app" "$name" "$value"; me "me.floor.$run" "$floor" Authorization "Bearer $floor_bearer"
+            me "me.same.$run" "$same" Authorization "Bearer $floor_bearer"
         else
+            me "me.same.$run" "$same" Authorization "Bearer $floor_bearer"
             me "me.floor.$run" "$floor" Authorization "Bearer $floor_bearer"; me "me.app.$run" "$app" "$name" "$value"
         fi
     done
     stop "$floor_pid"
+    stop "$same_pid"
 
     log "cell $CELL: POST /login, $LOGIN_CONNS connections, and the parallel Argon2 limit, $RUNS times"
     login login.warm "$app" "$LOGIN_CONNS" 2
