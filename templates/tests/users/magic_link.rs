@@ -101,6 +101,36 @@ async fn a_deactivated_account_is_403_and_gets_no_credential() {
 }
 
 #[tokio::test]
+async fn a_deactivation_that_commits_while_the_link_login_waits_is_403() {
+    let app = app().await;
+    let user = app.create_user("ada@example.com", true, true).await;
+    let token = mailed_link(&app, "ada@example.com").await;
+    // An admin's deactivation in flight: it holds the account and commits later, after the login
+    // has read the account as active and queued for its lock.
+    let mut deactivation = db::begin(&app.state.db).await.expect("a transaction");
+    db::lock_user(&mut deactivation, user.id)
+        .await
+        .expect("the account's lock")
+        .expect("the account");
+    let sql = {% filter sql(db=db) %}"UPDATE users SET is_active = FALSE WHERE id = $1"{% endfilter %};
+    sqlx::query(sql)
+        .bind(user.id)
+        .execute(&mut *deactivation)
+        .await
+        .expect("the deactivation");
+    let commit = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        db::finish(deactivation, Ok(()))
+            .await
+            .expect("the deactivation commits");
+    };
+    let (response, ()) = tokio::join!(log_in_with(&app, &token), commit);
+    // Checked again under the account's lock: 403, not a credential (nor the 401 of a credential
+    // refused at its insert).
+    response.assert_error(StatusCode::FORBIDDEN, "inactive");
+}
+
+#[tokio::test]
 async fn opening_the_link_verifies_an_unverified_account() {
     let app = app().await;
     app.create_user("ada@example.com", false, true).await;
