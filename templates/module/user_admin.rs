@@ -69,14 +69,15 @@ pub enum UserUpdate {
 }
 
 /// Writes exactly the fields given (and `updated_at`), nothing from an older copy of the row, in
-/// one transaction that refuses to deactivate the last active admin.
+/// the caller's transaction, which holds the user's row from here to its end. It takes the admin
+/// lock first (see [`lock_and_count_admins`]) and refuses to deactivate the last active admin; the
+/// caller rolls back unless the answer is [`UserUpdate::Updated`].
 pub async fn update_user_fields(
-    pool: &Pool,
+    transaction: &mut db::Transaction,
     user_id: Uuid,
     changes: &UserChanges<'_>,
 ) -> Result<UserUpdate, WriteError> {
-    let mut transaction = pool.begin().await?;
-    let admins_before = lock_and_count_admins(&mut transaction).await?;
+    let admins_before = lock_and_count_admins(transaction).await?;
     let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE users SET updated_at = ");
     query.push_bind(db::now());
     if let Some(email) = changes.email {
@@ -94,29 +95,14 @@ pub async fn update_user_fields(
         query.push(", is_verified = ").push_bind(is_verified);
     }
     query.push(" WHERE id = ").push_bind(user_id);
-    let updated = match query.build().execute(&mut *transaction).await {
-        Ok(updated) => updated,
-        // Such as the unique index refusing the email: roll back before answering.
-        Err(error) => {
-            transaction.rollback().await?;
-            return Err(error.into());
-        }
-    };
-    let outcome = if updated.rows_affected() == 0 {
+    let updated = query.build().execute(&mut **transaction).await?;
+    Ok(if updated.rows_affected() == 0 {
         UserUpdate::NotFound
-    } else if admins_before > 0 && count_admins(&mut transaction).await? == 0 {
+    } else if admins_before > 0 && count_admins(transaction).await? == 0 {
         UserUpdate::LastAdmin
     } else {
         UserUpdate::Updated
-    };
-    if outcome == UserUpdate::Updated {
-        transaction.commit().await?;
-        return Ok(outcome);
-    }
-    // Rolled back at once rather than when the connection is next used: an open transaction
-    // would hold its locks meanwhile.
-    transaction.rollback().await?;
-    Ok(outcome)
+    })
 }
 
 /// What [`delete_user_keeping_an_admin`] did.

@@ -44,17 +44,16 @@ async fn request_link(
     client: ClientAddr,
     Json(request): Json<MagicLinkRequest>,
 ) -> Result<StatusCode, ApiError> {
-    // Counted like `forgot-password`: every request, per client address and per account (see
-    // `config::RateLimits`), so that the mails to one address stay few.
-    state
-        .limiter
-        .check("magic_link", &request.email, client)
-        .await?;
-    let user = db::find_user_by_email(&state.db, &request.email).await?;
-    if let Some(user) = user.filter(|user| user.is_active) {
-        super::mail_token(&state, &user, Purpose::MagicLink).await?;
-    }
-    Ok(StatusCode::ACCEPTED)
+    // Counted like `forgot-password`: every request, per client address and per account.
+    super::request_link_mail(
+        &state,
+        client,
+        "magic_link",
+        &request.email,
+        Purpose::MagicLink,
+        |_| true,
+    )
+    .await
 }
 
 /// Logs in with the token of a login link, as `POST /login` does on this backend (201 with the

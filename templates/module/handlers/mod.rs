@@ -5,6 +5,8 @@ use axum::extract::{FromRequest, Request};
 use serde::Deserialize;
 
 {% endif -%}
+use axum::http::StatusCode;
+
 use super::{
     UsersState,
     config::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS},
@@ -16,6 +18,7 @@ use super::{
 {%- endif %}
     hooks,
     model::User,
+    rate_limit::ClientAddr,
     tokens::{self, Purpose},
 };
 
@@ -91,6 +94,27 @@ pub async fn link_token(
     }
 }
 {%- endif %}
+
+/// Answers a request for a mailed link (`POST /forgot-password`, `/verify/resend`,
+/// `/magic-link`): counts it against the client and the account under `action` (see
+/// `config::RateLimits`), so the mails to one address stay few, then mails a link of `purpose` to
+/// the address's account if it is active and `wanted` accepts it. Always 202, and as fast either
+/// way (see [`mail_token`]), so the answer does not tell which addresses have accounts.
+pub async fn request_link_mail(
+    state: &UsersState,
+    client: ClientAddr,
+    action: &'static str,
+    email: &str,
+    purpose: Purpose,
+    wanted: fn(&User) -> bool,
+) -> Result<StatusCode, ApiError> {
+    state.limiter.check(action, email, client).await?;
+    let user = db::find_user_by_email(&state.db, email).await?;
+    if let Some(user) = user.filter(|user| user.is_active && wanted(user)) {
+        mail_token(state, &user, purpose).await?;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
 
 /// Creates a one-shot mail token for the user (replacing any older one of the same purpose, so only
 /// the newest link works) and mails it, all in the background: the request is answered without

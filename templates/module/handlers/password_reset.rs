@@ -46,15 +46,15 @@ async fn forgot_password(
     client: ClientAddr,
     Json(request): Json<ForgotPasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .limiter
-        .check("forgot_password", &request.email, client)
-        .await?;
-    let user = db::find_user_by_email(&state.db, &request.email).await?;
-    if let Some(user) = user.filter(|user| user.is_active) {
-        super::mail_token(&state, &user, Purpose::Reset).await?;
-    }
-    Ok(StatusCode::ACCEPTED)
+    super::request_link_mail(
+        &state,
+        client,
+        "forgot_password",
+        &request.email,
+        Purpose::Reset,
+        |_| true,
+    )
+    .await
 }
 
 /// Sets a new password with the token from the reset mail: 200 with the user; 400 for a token that

@@ -102,10 +102,6 @@ async fn update_user(
         Some(password) => Some(state.passwords.hash(password).await?),
         None => None,
     };
-    let revoke = password_hash.is_some() || request.is_active == Some(false);
-    // A reset link mailed before must not undo a new password, reach an old address, or work
-    // again once a deactivated account is active again.
-    let drop_reset_links = revoke || email.is_some();
     // Only the fields given are written, so a change made to the user meanwhile (by the user or
     // another admin) survives; and not at all if it would leave no active admin.
     let changes = UserChanges {
@@ -114,18 +110,39 @@ async fn update_user(
         is_active: request.is_active,
         is_verified: request.is_verified,
     };
-    match user_admin::update_user_fields(&state.db, id, &changes).await? {
+    let mut transaction = db::begin(&state.db).await?;
+    let outcome = apply_user_changes(&mut transaction, id, &changes).await;
+    db::finish(transaction, outcome).await?;
+    let mut user = find_user(&state, id).await?;
+    roles::load_roles(&state.db, &mut user).await?;
+    Ok(JsonResponse(user))
+}
+
+/// The writes of `PATCH /users/{id}`, in one transaction: the fields, then what they end. The
+/// update holds the account's row until the commit, so a login of this user by link or password
+/// that locked the account first (see `db::lock_user`) has committed its credential, which is
+/// deleted here, and one that comes later finds the new password, the account inactive or its link
+/// gone.
+async fn apply_user_changes(
+    transaction: &mut db::Transaction,
+    id: Uuid,
+    changes: &UserChanges<'_>,
+) -> Result<(), ApiError> {
+    match user_admin::update_user_fields(transaction, id, changes).await? {
         UserUpdate::Updated => {}
         UserUpdate::NotFound => return Err(user_not_found()),
         UserUpdate::LastAdmin => return Err(last_admin()),
     }
+    let revoke = changes.password_hash.is_some() || changes.is_active == Some(false);
     if revoke {
-        backend::revoke_all(&state.db, id, None).await?;
+        backend::revoke_all(&mut **transaction, id, None).await?;
     }
-    if drop_reset_links {
-        db::delete_user_tokens(&state.db, id, &[Purpose::Reset], None).await?;
+    // A reset link mailed before must not undo a new password, reach an old address, or work
+    // again once a deactivated account is active again.
+    if revoke || changes.email.is_some() {
+        db::delete_user_tokens(&mut **transaction, id, &[Purpose::Reset], None).await?;
     }
-    if email.is_some() {
+    if changes.email.is_some() {
         // A verification link mailed to the old address must not verify the new one{% if "magic-link" in handlers %}, nor a
         // login link mailed there log in to the account at its new one{% endif %}.
 {%- if "magic-link" in handlers %}
@@ -133,18 +150,16 @@ async fn update_user(
 {%- else %}
         let links = [Purpose::Verify];
 {%- endif %}
-        db::delete_user_tokens(&state.db, id, &links, None).await?;
+        db::delete_user_tokens(&mut **transaction, id, &links, None).await?;
     }
 {%- if "current-user" in handlers %}
-    if revoke || email.is_some() {
+    if revoke || changes.email.is_some() {
         // A pending change of address (perhaps asked by whoever took the password) must not
         // outlive a new password, a deactivation or an address set by the admin.
-        crate::{{ module }}::email_changes::delete_email_change(&state.db, id).await?;
+        crate::{{ module }}::email_changes::delete_email_change(&mut **transaction, id).await?;
     }
 {%- endif %}
-    let mut user = find_user(&state, id).await?;
-    roles::load_roles(&state.db, &mut user).await?;
-    Ok(JsonResponse(user))
+    Ok(())
 }
 
 /// Deletes a user, with their sessions, tokens and role links: 204; 404 for an unknown id; 409

@@ -113,13 +113,14 @@ async fn resend(
     client: ClientAddr,
     Json(request): Json<ResendRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .limiter
-        .check("verify_resend", &request.email, client)
-        .await?;
-    let user = db::find_user_by_email(&state.db, &request.email).await?;
-    if let Some(user) = user.filter(|user| user.is_active && !user.is_verified) {
-        super::mail_token(&state, &user, Purpose::Verify).await?;
-    }
-    Ok(StatusCode::ACCEPTED)
+    super::request_link_mail(
+        &state,
+        client,
+        "verify_resend",
+        &request.email,
+        Purpose::Verify,
+        // A verified account needs no link.
+        |user| !user.is_verified,
+    )
+    .await
 }

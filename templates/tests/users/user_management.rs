@@ -239,6 +239,62 @@ async fn a_new_password_set_by_an_admin_ends_the_users_sessions_and_reset_links(
     assert_eq!(resets, 0, "a reset link outlived the new password");
 }
 
+/// An admin's change and what it ends are one transaction: were the sessions deleted after the
+/// new password was committed, a login (by password or by link) that came in between would keep
+/// its credential. Here the deletion fails, and the password must not have changed either.
+#[tokio::test]
+async fn an_admin_change_whose_revocation_fails_changes_nothing() {
+    let app = app().await;
+    let admin = app.admin().await;
+    let (user, _credential) = app.logged_in_user("bob@example.com").await;
+    let hash_before = password_hash(&app, user.id).await;
+    // Every deletion of a token now fails.
+{%- if db == "sqlite" %}
+    let refuse = [
+        "CREATE TRIGGER refuse_token_deletes BEFORE DELETE ON user_tokens \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    ];
+{%- elif db == "postgres" %}
+    let refuse = [
+        "CREATE FUNCTION refuse_token_deletes() RETURNS trigger LANGUAGE plpgsql \
+         AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+        "CREATE TRIGGER refuse_token_deletes BEFORE DELETE ON user_tokens \
+         FOR EACH ROW EXECUTE FUNCTION refuse_token_deletes()",
+    ];
+{%- else %}
+    let refuse = [
+        "CREATE TRIGGER refuse_token_deletes BEFORE DELETE ON user_tokens \
+         FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'",
+    ];
+{%- endif %}
+    for statement in refuse {
+        sqlx::query(statement)
+            .execute(&app.state.db)
+            .await
+            .expect("a trigger");
+    }
+    let path = format!("/users/{}", user.id);
+    let response = app
+        .patch_as(&path, json!({ "password": "a brand new password" }), &admin)
+        .await;
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        password_hash(&app, user.id).await,
+        hash_before,
+        "the new password was kept although its sessions were not ended"
+    );
+}
+
+/// The stored password hash of a user.
+async fn password_hash(app: &crate::support::TestApp, id: uuid::Uuid) -> String {
+    let sql = {% filter sql(db=db) %}"SELECT password_hash FROM users WHERE id = $1"{% endfilter %};
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("a user")
+}
+
 /// Finding 7 of the review: a verification link mailed to the old address must not verify the
 /// address an admin sets.
 #[tokio::test]
