@@ -23,8 +23,9 @@ trap 'rm -rf "$work"' EXIT
 }
 
 handlers=(auth register verify password-reset current-user role-management user-management oauth2)
-# Handlers that later versions added (0.3.0: magic-link), when this binary has them.
+# Handlers that later versions added (0.3.0: magic-link, openapi), when this binary has them.
 "$bin" users init --help | grep -q 'magic-link' && handlers+=(magic-link)
+"$bin" users init --help | grep -q 'openapi' && handlers+=(openapi)
 sets=()
 for mask in $(seq 1 $(((1 << ${#handlers[@]}) - 1))); do
     chosen=()

@@ -74,6 +74,13 @@ impl Generator<'_> {
             tool_version: self.tool_version.to_string(),
             module_lines: wiring.modules,
             router_lines: wiring.routes,
+            installed_routes: self
+                .manifest
+                .handler
+                .iter()
+                .filter(|(name, _)| sel.handlers.contains(name))
+                .flat_map(|(_, spec)| spec.routes.iter().cloned())
+                .collect(),
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Context {
     pub module_lines: BTreeMap<String, Vec<String>>,
     /// The installed handlers' router lines (from the manifest), in manifest order.
     pub router_lines: Vec<String>,
+    /// The installed handlers' routes (`"POST /login"`, from the manifest), in manifest order.
+    pub installed_routes: Vec<String>,
 }
 
 /// The folder of partials: pieces of text that several templates share through Tera's

@@ -236,6 +236,7 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
         mail: sink,
         has_roles: db != Db::Sqlite,
         has_magic_link: db != Db::Sqlite,
+        has_openapi: db != Db::Sqlite,
     };
     let what = format!("the {} app on {}", backend.name(), db.name());
     reporting_failures(&what, project, &[server], sink, || walk::contract(&app));

@@ -66,6 +66,8 @@ pub const MAGIC_LINK_PATH: &str = "/magic-link";
 /// `POST` with the token of a login link to log in; the mailed link itself points to
 /// [`MAGIC_LINK_PATH`] on the front end, which posts the token here.
 pub const MAGIC_LINK_LOGIN_PATH: &str = "/magic-link/login";
+/// `GET` the OpenAPI document of the installed routes.
+pub const OPENAPI_PATH: &str = "/openapi.json";
 /// `GET` and `PATCH` the logged-in user.
 pub const CURRENT_USER_PATH: &str = "/users/me";
 /// `GET` to start a login with the OAuth2 provider named in the path: answers the URL to send the
@@ -101,6 +103,7 @@ pub const AUTH_EXCLUDE_PATHS: &[&str] = &[
     MAGIC_LINK_LOGIN_PATH,
     OAUTH2_AUTHORIZE_PATH,
     OAUTH2_CALLBACK_PATH,
+    OPENAPI_PATH,
 ];
 
 /// Everything the user system needs at run time.

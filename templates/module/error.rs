@@ -23,10 +23,18 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The JSON body of every error answer, e.g.
+/// `{"status_code": 401, "detail": "Log in first.", "code": "not_authenticated"}`.
+#[derive(Serialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
+{%- if "openapi" in handlers %}
+#[schema(as = Error)]
+{%- endif %}
+pub struct ErrorBody<'a> {
+    /// The HTTP status, repeated.
     status_code: u16,
+    /// A sentence for people.
     detail: &'a str,
+    /// A stable machine-readable code, e.g. `invalid_credentials`.
     code: &'a str,
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 /// A user account. Serializes to the API's user JSON: the password hash and the timestamps never
 /// leave the server.
-#[derive(Clone, Serialize, sqlx::FromRow)]
+#[derive(Clone, Serialize, sqlx::FromRow{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct User {
     /// A random UUID (v4), so ids reveal neither the number of users nor the order of sign-up.
     pub id: Uuid,
@@ -97,7 +97,7 @@ impl fmt::Debug for User {
 
 /// One page of a list: `{"items": [...], "total": N}`, `total` counting every item, not only
 /// this page's.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,

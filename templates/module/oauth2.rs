@@ -740,6 +740,19 @@ pub async fn link_account(
     Ok(())
 }
 
+/// Unlinks every provider account of the user (an admin's new password, deactivation or new
+/// address: whoever linked one may be who the admin is taking the account back from).
+pub async fn unlink_all(
+    executor: impl sqlx::Executor<'_, Database = db::Db>,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM oauth_accounts WHERE user_id = $1")
+        .bind(user_id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 /// Stores the tokens of a new login with a linked account. A refresh token is kept until the
 /// provider sends a new one (many send one only at the first consent). Without
 /// [`STORE_PROVIDER_TOKENS`], clears whatever tokens the account still has.

@@ -29,7 +29,7 @@ pub const MAX_ROLE_NAME_CHARS: usize = 64;
 pub const MAX_ROLE_DESCRIPTION_CHARS: usize = 1000;
 
 /// A role, such as `admin`. Serializes to the API's role JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct Role {
     /// A random UUID (v4).
     pub id: Uuid,

@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/reset-password"),
     ("POST", "/magic-link"),
     ("POST", "/magic-link/login"),
+    ("GET", "/openapi.json"),
     ("GET", "/users/me"),
     ("PATCH", "/users/me"),
     ("GET", "/users"),

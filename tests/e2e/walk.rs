@@ -1,6 +1,6 @@
 //! The walk over the HTTP API of a running generated app (contract section 3, handlers
 //! `register`, `verify`, `auth`, `current-user` and `password-reset`, and with every handler
-//! `magic-link`), shared by every backend:
+//! `magic-link` and `openapi`), shared by every backend:
 //! what differs between backends is in [`Credential`].
 
 use std::time::Duration;
@@ -27,6 +27,8 @@ pub struct App<'a> {
     pub has_roles: bool,
     /// Whether the app has the magic-link handler (0.3.0).
     pub has_magic_link: bool,
+    /// Whether the app has the openapi handler (0.3.0); then it has every handler.
+    pub has_openapi: bool,
 }
 
 /// An account the walk creates.
@@ -61,6 +63,9 @@ pub fn contract(app: &App) {
     }
     update_current_user(app, alice);
     malformed_requests(app);
+    if app.has_openapi {
+        the_document_lists_every_route(app);
+    }
 }
 
 impl App<'_> {
@@ -702,4 +707,44 @@ fn malformed_requests(app: &App) {
         404,
         "GET /no-such-route",
     );
+}
+
+/// `GET /openapi.json` of an app with every handler: an OpenAPI 3.1 document whose operations are
+/// exactly the routes of the manifest, each answering the shared error shape by default. (The
+/// app's own generated tests validate its live answers against the schemas.)
+fn the_document_lists_every_route(app: &App) {
+    let answer = app.client.get("/openapi.json").send();
+    // Not `expect_json`, which refuses any key that names a password: the document describes
+    // the request bodies that carry one. It must hold no value of one, though.
+    expect_status(&answer, 200, "GET /openapi.json");
+    let document = answer.json();
+    assert!(
+        !document.to_string().contains("$argon2"),
+        "GET /openapi.json: a password hash in {document}"
+    );
+    assert_eq!(document["openapi"], "3.1.0", "GET /openapi.json: version");
+    let mut documented = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("a path item") {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+            assert_eq!(
+                operation["responses"]["default"]["$ref"], "#/components/responses/Error",
+                "GET /openapi.json: {method} {path} has no error answer"
+            );
+        }
+    }
+    documented.sort();
+    let manifest = cargo_users::manifest::Manifest::embedded().expect("the manifest");
+    let mut routes: Vec<String> = manifest
+        .handler
+        .values()
+        .flat_map(|handler| handler.routes.iter().cloned())
+        .collect();
+    routes.sort();
+    assert_eq!(documented, routes, "GET /openapi.json: the operations");
+    let scheme = &document["components"]["securitySchemes"]["credential"];
+    match app.backend {
+        Backend::Jwt => assert_eq!(scheme["scheme"], "bearer", "{scheme}"),
+        _ => assert_eq!(scheme["in"], "cookie", "{scheme}"),
+    }
 }

@@ -16,7 +16,6 @@ use axum::{
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{
@@ -28,16 +27,29 @@ use super::{
     tokens::{self, Purpose},
 };
 {% include "partials/jwt_credentials.rs" %}
+/// The body of a successful login's answer (`POST /login` and every other way to log in).
+#[derive(Serialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
+pub struct LoginBody<'a> {
+    /// The access token, also sent as `Authorization: Bearer <token>`.
+    pub access_token: &'a str,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+    /// The logged-in user.
+    pub user: &'a User,
+}
+
 /// The answer to a successful login: 201 with the user, and the credential in the body and the
 /// `Authorization` header.
 pub fn login_response(_state: &UsersState, user: &User, issued: Issued) -> Response {
     let bearer = axum::http::HeaderValue::try_from(format!("Bearer {}", issued.token));
-    let body = Json(json!({
-        "access_token": issued.token,
-        "token_type": "bearer",
-        "expires_in": ACCESS_TOKEN_TTL.as_secs(),
-        "user": user,
-    }));
+    let body = Json(LoginBody {
+        access_token: &issued.token,
+        token_type: "bearer",
+        expires_in: ACCESS_TOKEN_TTL.as_secs(),
+        user,
+    });
     match bearer {
         Ok(bearer) => {
             (StatusCode::CREATED, [(header::AUTHORIZATION, bearer)], body).into_response()

@@ -16,7 +16,6 @@ use axum::{
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{
@@ -28,6 +27,14 @@ use super::{
     tokens::{self, Purpose},
 };
 {% include "partials/jwt_credentials.rs" %}
+/// The body of a successful login's answer (`POST /login` and every other way to log in); the
+/// credential is in the cookie.
+#[derive(Serialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
+pub struct LoginBody<'a> {
+    /// The logged-in user.
+    pub user: &'a User,
+}
+
 /// The answer to a successful login: 201 with the user, and the credential in a cookie.
 pub fn login_response(state: &UsersState, user: &User, issued: Issued) -> Response {
     let cookie = cookies::set(
@@ -39,7 +46,7 @@ pub fn login_response(state: &UsersState, user: &User, issued: Issued) -> Respon
     (
         StatusCode::CREATED,
         [(header::SET_COOKIE, cookie)],
-        Json(json!({ "user": user })),
+        Json(LoginBody { user }),
     )
         .into_response()
 }

@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::{
@@ -62,13 +62,21 @@ pub async fn issue(
     })
 }
 
+/// The body of a successful login's answer (`POST /login` and every other way to log in); the
+/// credential is in the cookie.
+#[derive(Serialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
+pub struct LoginBody<'a> {
+    /// The logged-in user.
+    pub user: &'a User,
+}
+
 /// The answer to a successful login: 201 with the user, and the credential in a cookie.
 pub fn login_response(state: &UsersState, user: &User, issued: Issued) -> Response {
     let cookie = cookies::set(&state.config, SESSION_COOKIE, &issued.token, SESSION_TTL);
     (
         StatusCode::CREATED,
         [(header::SET_COOKIE, cookie)],
-        Json(json!({ "user": user })),
+        Json(LoginBody { user }),
     )
         .into_response()
 }

@@ -24,7 +24,7 @@ pub fn routes() -> Router<UsersState> {
 }
 
 /// The body of `POST /login`.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct LoginRequest {
     /// The account's email address (any letter case).
     pub email: String,

@@ -43,7 +43,7 @@ pub fn routes() -> Router<UsersState> {
 
 /// The body of `PATCH /users/me`: every field is optional. Privileged fields (`is_active`,
 /// `is_verified`, `roles`, ...) are not read, so users cannot grant themselves anything.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct UpdateMeRequest {
     /// A new email address.
     pub email: Option<String>,

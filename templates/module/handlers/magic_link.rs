@@ -30,7 +30,7 @@ pub fn routes() -> Router<UsersState> {
 }
 
 /// The body of `POST /magic-link`.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct MagicLinkRequest {
     /// The account's email address (any letter case).
     pub email: String,

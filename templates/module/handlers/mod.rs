@@ -65,7 +65,7 @@ pub fn valid_password(password: &str) -> Result<(), ApiError> {
 
 /// The body of a request that carries the token of a mailed link, when it is not in the query
 /// string.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct TokenRequest {
     /// The token from the mail.
     pub token: String,

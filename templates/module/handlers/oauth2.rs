@@ -11,8 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{{ module }}::{
@@ -74,12 +73,24 @@ async fn authorize(
         &started.binding,
         OAUTH2_STATE_TTL,
     );
-    let body = json!({ "authorization_url": started.authorization_url });
+    let body = AuthorizeBody {
+        authorization_url: started.authorization_url,
+    };
     Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
 }
 
+/// The body of `GET /oauth2/{provider}/authorize`'s answer.
+#[derive(Serialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
+pub struct AuthorizeBody {
+    /// The provider's page to send the browser to.
+    pub authorization_url: String,
+}
+
 /// The query the provider sends the browser back with.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::IntoParams{% endif %})]
+{%- if "openapi" in handlers %}
+#[into_params(parameter_in = Query)]
+{%- endif %}
 pub struct CallbackQuery {
     /// The authorization code.
     pub code: Option<String>,

@@ -25,14 +25,14 @@ pub fn routes() -> Router<UsersState> {
 }
 
 /// The body of `POST /forgot-password`.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct ForgotPasswordRequest {
     /// The account's email address.
     pub email: String,
 }
 
 /// The body of `POST /reset-password`.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct ResetPasswordRequest {
     /// The token from the reset mail.
     pub token: String,

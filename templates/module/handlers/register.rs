@@ -25,7 +25,7 @@ pub fn routes() -> Router<UsersState> {
 
 /// The body of `POST /register`. Only these two fields are read: `is_verified`, `is_active`,
 /// `roles` and the like in the body are ignored, so nobody can register as verified or admin.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct RegisterRequest {
     /// The email address; must be unique regardless of letter case.
     pub email: String,

@@ -33,7 +33,7 @@ pub fn routes() -> Router<UsersState> {
 }
 
 /// The body of `POST /users/roles`.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct CreateRoleRequest {
     /// The name, unique without regard to case: ASCII letters, digits, `-`, `_`, `.` and `:`.
     pub name: String,
@@ -44,7 +44,7 @@ pub struct CreateRoleRequest {
 
 /// The body of `PATCH /users/roles/{id}`: fields left out stay as they are; `"description": null`
 /// removes the description.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct UpdateRoleRequest {
     /// A new name.
     #[serde(default)]
@@ -55,7 +55,7 @@ pub struct UpdateRoleRequest {
 }
 
 /// The body of `PUT /users/roles/assign` and `PUT /users/roles/revoke`.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct UserRoleRequest {
     /// The user.
     pub user_id: Uuid,

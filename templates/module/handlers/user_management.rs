@@ -32,7 +32,10 @@ pub fn routes() -> Router<UsersState> {
 }
 
 /// The query of `GET /users`.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::IntoParams{% endif %})]
+{%- if "openapi" in handlers %}
+#[into_params(parameter_in = Query)]
+{%- endif %}
 pub struct PageQuery {
     /// How many users to answer, 1 to [`MAX_PAGE_SIZE`] (default [`DEFAULT_PAGE_SIZE`]).
     pub limit: Option<i64>,
@@ -41,7 +44,7 @@ pub struct PageQuery {
 }
 
 /// The body of `PATCH /users/{id}`: every field is optional; fields left out stay as they are.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct UpdateUserRequest {
     /// A new email address.
     pub email: Option<String>,
@@ -87,7 +90,8 @@ async fn get_user(
 /// Changes a user's email, password or flags: 200 with the user; 404 for an unknown id; 409 when
 /// the email is taken or when the change would deactivate the last active admin; 422 for a bad
 /// email or password. Deactivating the user or changing their password revokes every session and
-/// token they hold; a new password or email deletes their outstanding reset links. Unlike `PATCH /users/me`, a new email keeps the verification status unless
+/// token they hold; a new password or email deletes their outstanding reset links{% if "oauth2" in handlers %}; any of the
+/// three unlinks their provider accounts{% endif %}. Unlike `PATCH /users/me`, a new email keeps the verification status unless
 /// `is_verified` is given too, and no mail is sent.
 async fn update_user(
     State(state): State<UsersState>,
@@ -157,6 +161,13 @@ async fn apply_user_changes(
         // A pending change of address (perhaps asked by whoever took the password) must not
         // outlive a new password, a deactivation or an address set by the admin.
         crate::{{ module }}::email_changes::delete_email_change(&mut **transaction, id).await?;
+    }
+{%- endif %}
+{%- if "oauth2" in handlers %}
+    if revoke || changes.email.is_some() {
+        // A provider account linked by whoever held the account must not log in to it after the
+        // admin took it back; the owner links theirs again at their next provider login.
+        crate::{{ module }}::oauth2::unlink_all(&mut **transaction, id).await?;
     }
 {%- endif %}
     Ok(())

@@ -28,7 +28,7 @@ pub fn routes() -> Router<UsersState> {
 }
 
 /// The body of `POST /verify/resend`.
-#[derive(Deserialize)]
+#[derive(Deserialize{% if "openapi" in handlers %}, utoipa::ToSchema{% endif %})]
 pub struct ResendRequest {
     /// The email address to verify.
     pub email: String,

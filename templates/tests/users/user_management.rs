@@ -239,6 +239,48 @@ async fn a_new_password_set_by_an_admin_ends_the_users_sessions_and_reset_links(
     assert_eq!(resets, 0, "a reset link outlived the new password");
 }
 
+{%- if "oauth2" in handlers %}
+
+/// A provider account linked by whoever held the account (perhaps who took it over) must not log
+/// in after an admin sets a new password, deactivates the account or sets a new address.
+#[tokio::test]
+async fn an_admin_change_unlinks_the_users_provider_accounts() {
+    use {{ module }}::oauth2::{ProviderTokens, find_linked_user, link_account};
+    let app = app().await;
+    let admin = app.admin().await;
+    let changes = [
+        json!({ "password": "a brand new password" }),
+        json!({ "is_active": false }),
+        json!({ "email": "taken.back@example.com" }),
+    ];
+    for (n, change) in changes.into_iter().enumerate() {
+        let user = app
+            .create_user(&format!("user{n}@example.com"), true, true)
+            .await;
+        let tokens = ProviderTokens {
+            access_token: String::new(),
+            refresh_token: None,
+            expires_at: None,
+        };
+        let account = format!("{n}");
+        link_account(&app.state.db, "mock", &account, user.id, &tokens)
+            .await
+            .expect("a link");
+        let path = format!("/users/{}", user.id);
+        app.patch_as(&path, change.clone(), &admin)
+            .await
+            .assert_status(StatusCode::OK);
+        let linked = find_linked_user(&app.state.db, "mock", &account)
+            .await
+            .expect("a query");
+        assert_eq!(
+            linked, None,
+            "{change}: the provider account is still linked"
+        );
+    }
+}
+{%- endif %}
+
 /// An admin's change and what it ends are one transaction: were the sessions deleted after the
 /// new password was committed, a login (by password or by link) that came in between would keep
 /// its credential. Here the deletion fails, and the password must not have changed either.
