@@ -8,7 +8,7 @@ use {{ crate_name }}::{{ module }}::tokens::Purpose;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{ {%- if "auth" in handlers or "register" in handlers %}PASSWORD, {% endif %}TestApp, TestResponse, app};
+use crate::support::{ {%- if "auth" in handlers or "register" in handlers %}PASSWORD, {% endif %}TestApp, TestResponse, app{% if backend != "jwt" %}, app_with_config{% endif %}};
 
 /// The routes of the installed handlers, as `cargo users` installed them.
 const ROUTES: &[&str] = &[
@@ -80,6 +80,36 @@ async fn every_documented_route_is_served_and_needs_a_credential_where_it_says()
         );
     }
 }
+
+{%- if backend != "jwt" %}
+
+#[tokio::test]
+async fn the_document_names_the_credential_cookie_as_browsers_get_it() {
+{%- if backend == "session" %}
+    let cookie = {{ crate_name }}::{{ module }}::config::SESSION_COOKIE;
+{%- else %}
+    let cookie = {{ crate_name }}::{{ module }}::config::ACCESS_TOKEN_COOKIE;
+{%- endif %}
+    // On https the cookie has the `__Host-` prefix; the app kept the document of the first
+    // configuration, which must not answer for the second.
+    let https = app_with_config(|config| config.app_url = "https://example.com".to_owned()).await;
+    let scheme = &document(&https).await["components"]["securitySchemes"]["credential"];
+    assert_eq!(scheme["in"], "cookie");
+    assert_eq!(scheme["name"], format!("__Host-{cookie}"));
+    let http = app().await;
+    let scheme = &document(&http).await["components"]["securitySchemes"]["credential"];
+    assert_eq!(scheme["name"], cookie);
+}
+{%- else %}
+
+#[tokio::test]
+async fn the_document_names_the_bearer_token() {
+    let app = app().await;
+    let scheme = &document(&app).await["components"]["securitySchemes"]["credential"];
+    assert_eq!(scheme["type"], "http");
+    assert_eq!(scheme["scheme"], "bearer");
+}
+{%- endif %}
 
 /// Asserts that `response`, the answer to `method path` (the path as the document writes it),
 /// is what the document says that operation answers with this status.
