@@ -9,7 +9,7 @@
 //! answers validate against their schemas. A route you add yourself goes into the document with
 //! an operation here and its name in `paths(...)`.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::OnceLock;
 
 use axum::{
     Router,
@@ -49,16 +49,15 @@ pub fn routes() -> Router<UsersState> {
 async fn openapi_json(State(state): State<UsersState>) -> Result<Response, ApiError> {
     // Built at the first request and kept: a build takes about 0.3 ms of CPU (release) for some
     // 20 KiB, too much to spend again on every anonymous request. It depends on the
-    // configuration only through `APP_URL` (the credential cookie's name on https).
-    static SERVED: Mutex<Option<(String, Bytes)>> = Mutex::new(None);
-    let mut served = SERVED.lock().unwrap_or_else(PoisonError::into_inner);
-    let json = match &*served {
-        Some((app_url, json)) if *app_url == state.config.app_url => json.clone(),
-        _ => {
+    // configuration only through whether the app is on https (the credential cookie's name), so
+    // there are at most two, and no lock once they are built.
+    static SERVED: [OnceLock<Bytes>; 2] = [const { OnceLock::new() }, const { OnceLock::new() }];
+    let served = &SERVED[usize::from(state.config.secure_cookies())];
+    let json = match served.get() {
+        Some(json) => json.clone(),
+        None => {
             let json = serde_json::to_vec(&document(&state.config)).map_err(ApiError::internal)?;
-            let json = Bytes::from(json);
-            *served = Some((state.config.app_url.clone(), json.clone()));
-            json
+            served.get_or_init(|| Bytes::from(json)).clone()
         }
     };
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())

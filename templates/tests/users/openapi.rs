@@ -90,8 +90,8 @@ async fn the_document_names_the_credential_cookie_as_browsers_get_it() {
 {%- else %}
     let cookie = {{ crate_name }}::{{ module }}::config::ACCESS_TOKEN_COOKIE;
 {%- endif %}
-    // On https the cookie has the `__Host-` prefix; the app kept the document of the first
-    // configuration, which must not answer for the second.
+    // On https the cookie has the `__Host-` prefix: the document kept for one must not answer
+    // for the other.
     let https = app_with_config(|config| config.app_url = "https://example.com".to_owned()).await;
     let scheme = &document(&https).await["components"]["securitySchemes"]["credential"];
     assert_eq!(scheme["in"], "cookie");
