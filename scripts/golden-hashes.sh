@@ -23,9 +23,10 @@ trap 'rm -rf "$work"' EXIT
 }
 
 handlers=(auth register verify password-reset current-user role-management user-management oauth2)
-# Handlers that later versions added (0.3.0: magic-link, openapi), when this binary has them.
+# Handlers that later versions added (0.3.0: magic-link, openapi, totp), when this binary has them.
 "$bin" users init --help | grep -q 'magic-link' && handlers+=(magic-link)
 "$bin" users init --help | grep -q 'openapi' && handlers+=(openapi)
+"$bin" users init --help | grep -qw 'totp' && handlers+=(totp)
 sets=()
 for mask in $(seq 1 $(((1 << ${#handlers[@]}) - 1))); do
     chosen=()
@@ -34,7 +35,7 @@ for mask in $(seq 1 $(((1 << ${#handlers[@]}) - 1))); do
     done
     has() { [[ " ${chosen[*]} " == *" $1 "* ]]; }
     # Only sets closed under `requires` (what `init` resolves a request to).
-    if ! has auth && (has current-user || has role-management || has user-management || has oauth2); then continue; fi
+    if ! has auth && (has current-user || has role-management || has user-management || has oauth2 || has totp); then continue; fi
     if has user-management && ! has role-management; then continue; fi
     if has magic-link && ! { has auth && has verify; }; then continue; fi
     sets+=("$(IFS=,; echo "${chosen[*]}")")

@@ -106,6 +106,9 @@ fn handler_sets_without_verify_or_with_roles_alone_build_lint_free() {
         ),
         // (0.3.0) Login links with nothing else: no reset, no current-user, no roles.
         ("e2e-set-link", Backend::Jwt, "magic-link"),
+        // (0.3.0) Two-factor login with nothing else: it pulls in `auth` alone (no current-user,
+        // no verify, no register).
+        ("e2e-set-totp", Backend::Session, "totp"),
     ] {
         let project = Project::generate_with(package, backend.name(), "sqlite", Some(handlers));
         project.cargo(&["fmt", "--check"]);
@@ -236,6 +239,7 @@ fn app_builds_passes_its_tests_and_serves_the_contract(
         mail: sink,
         has_roles: db != Db::Sqlite,
         has_magic_link: db != Db::Sqlite,
+        has_totp: db != Db::Sqlite,
         has_openapi: db != Db::Sqlite,
     };
     let what = format!("the {} app on {}", backend.name(), db.name());

@@ -11,6 +11,7 @@ use common::Pkg;
 use rexpect::session::{PtySession, spawn_command};
 
 const DOWN: &str = "\x1b[B";
+const UP: &str = "\x1b[A";
 const ENTER: &str = "\r";
 const SPACE: &str = " ";
 
@@ -60,6 +61,59 @@ fn the_three_prompts_set_backend_database_and_handlers() {
     assert_eq!(
         pkg.recorded_handlers(),
         ["auth", "register", "password-reset", "current-user"]
+    );
+}
+
+/// (0.3.0) Eleven handlers: the menu groups them by what most apps want (the defaults first,
+/// then the admin pages, other ways to sign in, the API's description), which is not the
+/// manifest's order (`totp` is offered before `openapi`, rendered after it); the echo names the
+/// picks in the menu's order, the record keeps the manifest's.
+#[test]
+fn the_handler_menu_is_grouped_and_its_echo_names_the_picks_only() {
+    let pkg = Pkg::hello();
+    let mut p = spawn(&pkg, &["init", "--backend", "session", "--db", "sqlite"]);
+    p.exp_string("Handlers").unwrap();
+    for row in [
+        "essentials",
+        "auth",
+        "register",
+        "verify",
+        "password-reset",
+        "current-user",
+        "admin",
+        "role-management",
+        "user-management",
+        "sign-in",
+        "oauth2",
+        "magic-link",
+        "totp",
+        "api docs",
+        "openapi",
+    ] {
+        p.exp_string(row)
+            .unwrap_or_else(|e| panic!("the menu row {row:?}: {e}"));
+    }
+    // From the first row, up wraps to the last (openapi), then totp above it.
+    p.send(UP).unwrap();
+    p.send(SPACE).unwrap();
+    p.send(UP).unwrap();
+    p.send(SPACE).unwrap();
+    p.send(ENTER).unwrap();
+    p.flush().unwrap();
+    p.exp_string(" auth, register, verify, password-reset, current-user, totp, openapi\r\n")
+        .unwrap();
+    finish(p);
+    assert_eq!(
+        pkg.recorded_handlers(),
+        [
+            "auth",
+            "register",
+            "verify",
+            "password-reset",
+            "current-user",
+            "openapi",
+            "totp"
+        ]
     );
 }
 

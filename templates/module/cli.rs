@@ -46,6 +46,11 @@ pub enum UsersCommand {
     #[command(flatten)]
     Roles(roles::RoleCommand),
 {%- endif %}
+{%- if "totp" in handlers %}
+    /// `disable-totp`.
+    #[command(flatten)]
+    Totp(totp::TotpCommand),
+{%- endif %}
 }
 
 /// Runs a management command; returns what to print.
@@ -93,6 +98,9 @@ pub async fn run(state: &UsersState, command: UsersCommand) -> Result<String, St
         }
 {%- if "role-management" in handlers %}
         UsersCommand::Roles(command) => roles::run(state, command).await,
+{%- endif %}
+{%- if "totp" in handlers %}
+        UsersCommand::Totp(command) => totp::run(state, command).await,
 {%- endif %}
     }
 }

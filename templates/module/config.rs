@@ -33,6 +33,14 @@ pub const VERIFY_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 pub const RESET_TOKEN_TTL: Duration = Duration::from_secs(60 * 60);
 /// How long the link in a login mail (magic link) works: short, because it logs in by itself.
 pub const MAGIC_LINK_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long the second step of a login with two-factor login on may wait for its code (the
+/// `mfa_token` that the first step answers).
+pub const MFA_TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
+/// The recovery codes given when two-factor login is turned on, each good for one login.
+pub const RECOVERY_CODES: usize = 10;
+/// The name authenticator apps show next to the account (the `issuer` of the `otpauth://` URL):
+/// the package's name unless you put another here. It must not contain `:`.
+pub const TOTP_ISSUER: &str = env!("CARGO_PKG_NAME");
 
 /// Passwords shorter than this (in characters) are refused.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -66,6 +74,12 @@ pub const MAGIC_LINK_PATH: &str = "/magic-link";
 /// `POST` with the token of a login link to log in; the mailed link itself points to
 /// [`MAGIC_LINK_PATH`] on the front end, which posts the token here.
 pub const MAGIC_LINK_LOGIN_PATH: &str = "/magic-link/login";
+/// `POST` `{current_password}` to start turning two-factor login on, `DELETE` to turn it off.
+pub const TOTP_PATH: &str = "/users/me/totp";
+/// `POST` the first code of the authenticator app to turn two-factor login on.
+pub const TOTP_CONFIRM_PATH: &str = "/users/me/totp/confirm";
+/// `POST` `{mfa_token, code}`: the second step of a login with two-factor login on.
+pub const LOGIN_TOTP_PATH: &str = "/login/totp";
 /// `GET` the OpenAPI document of the installed routes.
 pub const OPENAPI_PATH: &str = "/openapi.json";
 /// `GET` and `PATCH` the logged-in user.
@@ -101,6 +115,7 @@ pub const AUTH_EXCLUDE_PATHS: &[&str] = &[
     RESET_PASSWORD_PATH,
     MAGIC_LINK_PATH,
     MAGIC_LINK_LOGIN_PATH,
+    LOGIN_TOTP_PATH,
     OAUTH2_AUTHORIZE_PATH,
     OAUTH2_CALLBACK_PATH,
     OPENAPI_PATH,
@@ -146,6 +161,14 @@ pub struct RateLimits {
     pub per_address: Quota,
     /// Registrations from one client address (each costs a password hash).
     pub registrations_per_address: Quota,
+    /// Wrong codes at one account's second login step or two-factor enrolment, from every
+    /// address together. Tight: whoever gets here already knows the password, and a six-digit
+    /// code is a million guesses, not billions.
+    pub second_factor: Quota,
+    /// Mails of one kind (reset, verification, login link) to one account, whoever asks. Over
+    /// it the request is answered as always (202) but no mail goes out, and the last link mailed
+    /// keeps working: nobody can flood a mailbox, nor keep its owner from asking with 429s.
+    pub mails_per_account: Quota,
 }
 
 impl Default for RateLimits {
@@ -153,13 +176,18 @@ impl Default for RateLimits {
     /// guessing passwords online hopeless: per account and address 5 failures at once, then one a
     /// minute; per account 20 at once, then one every 10 s (at most 8 640 guesses a day from the
     /// whole internet); per address 30 attempts at once, then one every 2 s; 10 registrations
-    /// per address at once, then one a minute.
+    /// per address at once, then one a minute; 5 wrong codes of a second factor per account at
+    /// once, then one every 5 minutes (at most 293 a day, a chance of 1 in 1 100 a day to guess
+    /// a code that is good for 90 s); 5 mails of a kind per account at once, then one every 20
+    /// minutes (at most 77 a day).
     fn default() -> Self {
         Self {
             per_account_address: quota(5, Duration::from_secs(60)),
             per_account: quota(20, Duration::from_secs(10)),
             per_address: quota(30, Duration::from_secs(2)),
             registrations_per_address: quota(10, Duration::from_secs(60)),
+            second_factor: quota(5, Duration::from_secs(5 * 60)),
+            mails_per_account: quota(5, Duration::from_secs(20 * 60)),
         }
     }
 }
@@ -175,6 +203,8 @@ impl RateLimits {
             per_account: unlimited,
             per_address: unlimited,
             registrations_per_address: unlimited,
+            second_factor: unlimited,
+            mails_per_account: unlimited,
         }
     }
 

@@ -454,6 +454,11 @@ pub async fn drop_unproven_access(
         .execute(&mut *connection)
         .await?;
 {%- endif %}
+{%- if "totp" in handlers %}
+    // Two-factor login and its recovery codes: a second factor the claimer set up would lock the
+    // owner out, or stay the claimer's.
+    crate::{{ module }}::totp::disable(connection, user_id).await?;
+{%- endif %}
     Ok(())
 }
 

@@ -74,6 +74,7 @@ enum Key {
     Registrations(ClientKey),
     AccountAddress(&'static str, AccountKey, ClientKey),
     Account(&'static str, AccountKey),
+    Mails(&'static str, AccountKey),
 }
 
 /// The SHA-256 of a canonical email address.
@@ -152,24 +153,83 @@ impl Limiter {
         email: &str,
         client: ClientAddr,
     ) -> Result<Attempt, ApiError> {
-        let account = account_key(&canonical_email(email)?);
-        let client = client.key();
         let limits = &self.inner.limits;
-        let keys = [
+        self.check_account(
+            action,
+            email,
+            client,
+            [limits.per_account_address, limits.per_account],
+        )
+        .await
+    }
+
+    /// Counts one attempt at a second factor (a TOTP or recovery code) of the account `email` from
+    /// `client`: 429 with the time to wait when the address's budget or the account's
+    /// [`RateLimits::second_factor`] is spent. As with [`Limiter::check`], call
+    /// [`Attempt::succeeded`] when the code is right, so only wrong codes add up.
+    pub async fn check_second_factor(
+        &self,
+        email: &str,
+        client: ClientAddr,
+    ) -> Result<Attempt, ApiError> {
+        let second_factor = self.inner.limits.second_factor;
+        // The account's budget applies per address too: it is tight enough that a stranger who
+        // spends it is no better off than with a budget of their own.
+        self.check_account("second_factor", email, client, [second_factor; 2])
+            .await
+    }
+
+    /// Counts one request for a mail of `action` (a reset, verification or login link) to the
+    /// account `email` from `client`, as [`Limiter::check`] does but without the account's
+    /// ceiling, which strangers could keep empty to answer the owner 429. Instead, whether a
+    /// mail may go: `false` once [`RateLimits::mails_per_account`] is spent, whoever asked. The
+    /// caller answers as usual then, and sends nothing. Counted for every address alike, account
+    /// or not, so that neither the answer nor its timing tells which addresses have one.
+    pub async fn check_mail(
+        &self,
+        action: &'static str,
+        email: &str,
+        client: ClientAddr,
+    ) -> Result<bool, ApiError> {
+        let account = account_key(&canonical_email(email)?);
+        let limits = &self.inner.limits;
+        let client = client.key();
+        self.take(&[
             (Key::Address(action, client), limits.per_address),
             (
                 Key::AccountAddress(action, account, client),
                 limits.per_account_address,
             ),
-            (Key::Account(action, account), limits.per_account),
+        ])
+        .await?;
+        let mail = [(Key::Mails(action, account), limits.mails_per_account)];
+        Ok(self.take(&mail).await.is_ok())
+    }
+
+    /// Counts one attempt at `action` for the account `email` from `client`, against the
+    /// address's budget and `account_quotas` (per account and address, per account).
+    async fn check_account(
+        &self,
+        action: &'static str,
+        email: &str,
+        client: ClientAddr,
+        account_quotas: [Quota; 2],
+    ) -> Result<Attempt, ApiError> {
+        let account = account_key(&canonical_email(email)?);
+        let client = client.key();
+        let [per_account_address, per_account] = account_quotas;
+        let keys = [
+            (Key::Address(action, client), self.inner.limits.per_address),
+            (
+                Key::AccountAddress(action, account, client),
+                per_account_address,
+            ),
+            (Key::Account(action, account), per_account),
         ];
         self.take(&keys).await?;
         Ok(Attempt {
             limiter: self.clone(),
-            forgiven: [
-                (keys[1].0, limits.per_account_address),
-                (keys[2].0, limits.per_account),
-            ],
+            forgiven: [keys[1], keys[2]],
         })
     }
 
@@ -518,6 +578,8 @@ mod tests {
             per_account: quota,
             per_address: quota,
             registrations_per_address: quota,
+            second_factor: quota,
+            mails_per_account: quota,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Random tokens: {% if backend == "session" %}session tokens, {% endif %}email verification and password reset links{% if "magic-link" in handlers %}, login links{% endif %}.
+//! Random tokens: {% if backend == "session" %}session tokens, {% endif %}email verification and password reset links{% if "magic-link" in handlers %}, login links{% endif %}{% if "totp" in handlers %}, the second step of a login{% endif %}.
 //!
 //! A token is 32 random bytes from the operating system, sent to its owner base64url-encoded and
 //! stored only as its SHA-256 hash, tagged with what it is for. A token of one purpose is never
@@ -26,6 +26,11 @@ pub enum Purpose {
     /// The link in a login mail (magic link).
     MagicLink,
 {%- endif %}
+{%- if "totp" in handlers %}
+    /// A login waiting for its second step (the `mfa_token`): the password, link or provider
+    /// proved the first factor, a TOTP or recovery code must prove the second.
+    Mfa,
+{%- endif %}
 }
 
 impl Purpose {
@@ -41,6 +46,9 @@ impl Purpose {
             Self::Reset => "reset",
 {%- if "magic-link" in handlers %}
             Self::MagicLink => "magic_link",
+{%- endif %}
+{%- if "totp" in handlers %}
+            Self::Mfa => "mfa",
 {%- endif %}
         }
     }

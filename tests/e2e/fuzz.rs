@@ -37,6 +37,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/reset-password"),
     ("POST", "/magic-link"),
     ("POST", "/magic-link/login"),
+    ("POST", "/users/me/totp"),
+    ("POST", "/users/me/totp/confirm"),
+    ("DELETE", "/users/me/totp"),
+    ("POST", "/login/totp"),
     ("GET", "/openapi.json"),
     ("GET", "/users/me"),
     ("PATCH", "/users/me"),
@@ -74,6 +78,8 @@ const FIELDS: &[&str] = &[
     "is_active",
     "is_verified",
     "roles",
+    "code",
+    "mfa_token",
 ];
 
 /// Query keys the routes read.

@@ -160,6 +160,21 @@ fn an_email_with_a_nul_byte_is_422_everywhere(app: &App) {
             &format!("POST {path} with a NUL byte in the email"),
         );
     }
+    if app.has_totp {
+        // No email there: the code is text like any other.
+        let response = post_from(
+            app,
+            "198.51.100.21",
+            "/login/totp",
+            &json!({"mfa_token": "no-such-token", "code": "123\u{0}456"}),
+        );
+        expect_error_code(
+            &response,
+            422,
+            "invalid_text",
+            "POST /login/totp with a NUL byte in the code",
+        );
+    }
 }
 
 /// 30 logins at once from one address, whatever the accounts, then 429; another address is

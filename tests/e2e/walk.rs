@@ -1,9 +1,9 @@
 //! The walk over the HTTP API of a running generated app (contract section 3, handlers
 //! `register`, `verify`, `auth`, `current-user` and `password-reset`, and with every handler
-//! `magic-link` and `openapi`), shared by every backend:
+//! `magic-link`, `totp` and `openapi`), shared by every backend:
 //! what differs between backends is in [`Credential`].
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -27,6 +27,8 @@ pub struct App<'a> {
     pub has_roles: bool,
     /// Whether the app has the magic-link handler (0.3.0).
     pub has_magic_link: bool,
+    /// Whether the app has the totp handler (0.3.0).
+    pub has_totp: bool,
     /// Whether the app has the openapi handler (0.3.0); then it has every handler.
     pub has_openapi: bool,
 }
@@ -60,6 +62,9 @@ pub fn contract(app: &App) {
     if app.has_magic_link {
         magic_link(app, &alice);
         a_login_link_claims_an_account_someone_else_registered(app);
+    }
+    if app.has_totp {
+        two_factor_login(app);
     }
     update_current_user(app, alice);
     malformed_requests(app);
@@ -564,6 +569,305 @@ fn a_login_link_claims_an_account_someone_else_registered(app: &App) {
         &registrant,
         401,
         "POST /login with the password chosen before the owner claimed the account",
+    );
+}
+
+/// The client address of the two-factor walk (TEST-NET-2, see `limits.rs`): its logins and
+/// codes count against budgets of their own, not the walk's.
+const TOTP_CLIENT: &str = "198.51.100.60";
+
+/// The current code of an authenticator app holding `secret` (base32), at `at` seconds after
+/// the Unix epoch: RFC 6238 with SHA-1, 6 digits, 30 s steps, as the generated app checks.
+fn totp_code(secret: &str, at: u64) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_string())
+        .to_bytes()
+        .unwrap_or_else(|e| panic!("the enrolment's secret {secret:?} is not base32: {e:?}"));
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
+        .unwrap_or_else(|e| panic!("the enrolment's secret {secret:?}: {e:?}"))
+        .generate(at)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+}
+
+impl App<'_> {
+    /// A request of the two-factor walk, from [`TOTP_CLIENT`], with `credential` if any.
+    fn totp_request(
+        &self,
+        credential: Option<&Credential>,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> Response {
+        let request = self
+            .client
+            .request(method, path)
+            .header("X-Forwarded-For", TOTP_CLIENT)
+            .json(body);
+        self.with(credential, request).send()
+    }
+
+    /// `POST /login` answered 202 with the second step's token and no credential at all.
+    #[track_caller]
+    fn expect_second_step(&self, first: &Response, what: &str) -> String {
+        let body = expect_json(first, 202, what);
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .map(|object| object.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["mfa_required", "mfa_token"],
+            "{what}: the body is exactly `mfa_required` and `mfa_token`:\n{first}"
+        );
+        assert_eq!(body["mfa_required"], true, "{what}:\n{first}");
+        let cookies: Vec<String> = first
+            .set_cookies()
+            .into_iter()
+            .filter(|cookie| !cookie.is_removal())
+            .map(|cookie| cookie.raw)
+            .collect();
+        assert!(
+            cookies.is_empty(),
+            "{what}: no cookie before the second step, got {cookies:?}:\n{first}"
+        );
+        assert!(
+            first.header("authorization").is_none(),
+            "{what}: no Authorization header before the second step:\n{first}"
+        );
+        body["mfa_token"]
+            .as_str()
+            .filter(|token| !token.is_empty())
+            .unwrap_or_else(|| panic!("{what}: `mfa_token` must be a non-empty string:\n{first}"))
+            .to_string()
+    }
+
+    /// `POST /login` from [`TOTP_CLIENT`].
+    fn login_as_totp_client(&self, account: &Account) -> Response {
+        self.totp_request(
+            None,
+            "POST",
+            "/login",
+            &json!({"email": account.email, "password": account.password}),
+        )
+    }
+
+    /// `POST /login` of an account with two-factor login on: the second step's token.
+    #[track_caller]
+    fn first_step(&self, account: &Account, what: &str) -> String {
+        self.expect_second_step(&self.login_as_totp_client(account), what)
+    }
+
+    /// `POST /login/totp` with the second step's token and a code.
+    fn second_step(&self, mfa_token: &str, code: &str) -> Response {
+        self.totp_request(
+            None,
+            "POST",
+            "/login/totp",
+            &json!({"mfa_token": mfa_token, "code": code}),
+        )
+    }
+
+    /// The second step answered 201 as `POST /login` does; the credential it hands out works.
+    #[track_caller]
+    fn expect_logged_in(&self, second: &Response, account: &Account, what: &str) -> Credential {
+        expect_json(second, 201, what);
+        expect_user(
+            &login_user(second),
+            &account.email,
+            true,
+            self.has_roles,
+            &format!("{what}: body `user`"),
+        );
+        let credential = self.backend.credential_from_login(second);
+        self.expect_accepted(
+            &credential,
+            &account.email,
+            &format!("the credential of {what}"),
+        );
+        credential
+    }
+}
+
+/// Two-factor login (`totp`) of a fresh account: turned on with the password and the app's first
+/// code; `POST /login` then hands out no credential but the token of a second step, which a code
+/// of the app (each used once) or a recovery code (each used once) completes, as it completes a
+/// login link's login; turned off with the password, `POST /login` logs in at once again.
+fn two_factor_login(app: &App) {
+    let account = Account::new("dave");
+    let registered = app.totp_request(
+        None,
+        "POST",
+        "/register",
+        &json!({"email": account.email, "password": account.password}),
+    );
+    expect_json(&registered, 201, "POST /register of the two-factor account");
+    let token = app.mailed_token(&account.email, "/verify");
+    let verified = app.post_json("/verify", &json!({"token": token}));
+    expect_json(&verified, 200, "POST /verify of the two-factor account");
+    let login = app.login_as_totp_client(&account);
+    expect_logged_in_at_once(
+        app,
+        &login,
+        &account,
+        "POST /login of the two-factor account",
+    );
+    let credential = app.backend.credential_from_login(&login);
+
+    // Turning it on: the password, then the app's current code.
+    let password = json!({"current_password": account.password});
+    expect_error(
+        &app.totp_request(None, "POST", "/users/me/totp", &password),
+        401,
+        "POST /users/me/totp anonymously",
+    );
+    expect_error_code(
+        &app.totp_request(
+            Some(&credential),
+            "POST",
+            "/users/me/totp",
+            &json!({"current_password": "not the password"}),
+        ),
+        401,
+        "invalid_current_password",
+        "POST /users/me/totp with a wrong current_password",
+    );
+    let started = app.totp_request(Some(&credential), "POST", "/users/me/totp", &password);
+    let enrolment = expect_json(&started, 200, "POST /users/me/totp");
+    let secret = enrolment["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("POST /users/me/totp: no `secret` string:\n{started}"))
+        .to_string();
+    let url = enrolment["otpauth_url"].as_str().unwrap_or("");
+    assert!(
+        url.starts_with("otpauth://totp/") && url.contains(&format!("secret={secret}")),
+        "POST /users/me/totp: `otpauth_url` must be the otpauth://totp/ URL of the secret:\n{started}"
+    );
+    // Not on before the code confirms it.
+    let login = app.login_as_totp_client(&account);
+    expect_logged_in_at_once(app, &login, &account, "POST /login before the first code");
+    let confirmed = app.totp_request(
+        Some(&credential),
+        "POST",
+        "/users/me/totp/confirm",
+        &json!({"code": totp_code(&secret, unix_now())}),
+    );
+    let recovery = expect_json(&confirmed, 200, "POST /users/me/totp/confirm");
+    let recovery_codes: Vec<String> = recovery["recovery_codes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("confirm: no `recovery_codes` list:\n{confirmed}"))
+        .iter()
+        .map(|code| {
+            code.as_str()
+                .expect("a recovery code is a string")
+                .to_string()
+        })
+        .collect();
+    let mut distinct = recovery_codes.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        10,
+        "POST /users/me/totp/confirm: 10 distinct recovery codes:\n{confirmed}"
+    );
+    expect_error_code(
+        &app.totp_request(Some(&credential), "POST", "/users/me/totp", &password),
+        409,
+        "totp_already_on",
+        "POST /users/me/totp when two-factor login is on",
+    );
+
+    // The password alone is no longer a login.
+    let mfa_token = app.first_step(&account, "POST /login with two-factor login on");
+    // The next step's code: accepted (one step of skew) and later than the one that confirmed.
+    let code = totp_code(&secret, unix_now() + 30);
+    let second = app.second_step(&mfa_token, &code);
+    app.expect_logged_in(&second, &account, "POST /login/totp with the app's code");
+    expect_error_code(
+        &app.second_step(&mfa_token, &code),
+        401,
+        "invalid_mfa_token",
+        "POST /login/totp with a used mfa_token",
+    );
+    let mfa_token = app.first_step(&account, "POST /login again");
+    expect_error_code(
+        &app.second_step(&mfa_token, &code),
+        401,
+        "invalid_code",
+        "POST /login/totp with a code used already",
+    );
+
+    // A recovery code stands in for the app once (typed in capitals without dashes); the token
+    // of the step is still good after the wrong code above.
+    let recovery_code = &recovery_codes[0];
+    let typed = recovery_code.replace('-', "").to_uppercase();
+    let second = app.second_step(&mfa_token, &typed);
+    app.expect_logged_in(&second, &account, "POST /login/totp with a recovery code");
+    let mfa_token = app.first_step(&account, "POST /login after a recovery code");
+    expect_error_code(
+        &app.second_step(&mfa_token, recovery_code),
+        401,
+        "invalid_code",
+        "POST /login/totp with a used recovery code",
+    );
+
+    if app.has_magic_link {
+        // A login link is a first step too.
+        let ask = app.totp_request(
+            None,
+            "POST",
+            "/magic-link",
+            &json!({"email": account.email}),
+        );
+        expect_status(&ask, 202, "POST /magic-link of the two-factor account");
+        let token = app.mailed_token(&account.email, "/magic-link");
+        let link = app.totp_request(None, "POST", "/magic-link/login", &json!({"token": token}));
+        let link_step =
+            app.expect_second_step(&link, "POST /magic-link/login with two-factor login on");
+        let second = app.second_step(&link_step, &recovery_codes[1]);
+        app.expect_logged_in(&second, &account, "POST /login/totp after a login link");
+    }
+
+    // Turning it off: the password; a second step begun before is void, and the password alone
+    // logs in again.
+    let waiting = app.first_step(&account, "POST /login before turning two-factor login off");
+    let turned_off = app.totp_request(Some(&credential), "DELETE", "/users/me/totp", &password);
+    expect_status(&turned_off, 204, "DELETE /users/me/totp");
+    expect_error_code(
+        &app.totp_request(Some(&credential), "DELETE", "/users/me/totp", &password),
+        404,
+        "totp_not_on",
+        "DELETE /users/me/totp when two-factor login is off",
+    );
+    expect_error_code(
+        &app.second_step(&waiting, &recovery_codes[2]),
+        401,
+        "invalid_mfa_token",
+        "POST /login/totp with a step begun before two-factor login was turned off",
+    );
+    let login = app.login_as_totp_client(&account);
+    let what = "POST /login after two-factor login was turned off";
+    expect_logged_in_at_once(app, &login, &account, what);
+    let credential = app.backend.credential_from_login(&login);
+    app.expect_accepted(&credential, &account.email, what);
+}
+
+/// `POST /login` answered 201 with the user, as without two-factor login.
+#[track_caller]
+fn expect_logged_in_at_once(app: &App, login: &Response, account: &Account, what: &str) {
+    expect_json(login, 201, what);
+    expect_user(
+        &login_user(login),
+        &account.email,
+        true,
+        app.has_roles,
+        &format!("{what}: body `user`"),
     );
 }
 

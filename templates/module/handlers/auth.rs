@@ -12,6 +12,9 @@ use crate::{{ module }}::{
     hooks,
     model::User,
     rate_limit::ClientAddr,
+{%- if "totp" in handlers %}
+    totp,
+{%- endif %}
 };
 
 use super::canonical_email;
@@ -33,7 +36,8 @@ pub struct LoginRequest {
 }
 
 /// Checks the password and issues a credential: 201 with `{"user": ...}`, 401 for a wrong email or
-/// password (the same answer for both), 403 for an unverified or inactive account.
+/// password (the same answer for both), 403 for an unverified or inactive account{% if "totp" in handlers %}; 202 with
+/// a token for the second step when the user has two-factor login on{% endif %}.
 async fn login(
     State(state): State<UsersState>,
     client: ClientAddr,
@@ -71,6 +75,13 @@ async fn login(
             "Verify your email address before logging in.",
         ));
     }
+{%- if "totp" in handlers %}
+    // With two-factor login on, the password was the first step: the answer is no credential but
+    // a token for the second (`POST /login/totp`, with a code of the app).
+    if totp::is_on(&state.db, user.id).await? {
+        return totp::challenge(&state, &user, Some(&user.password_hash)).await;
+    }
+{%- endif %}
 {%- if "role-management" in handlers %}
     crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}

@@ -125,21 +125,7 @@ async fn update_me(
             "Give `current_password` to change the email address or the password.",
         ));
     };
-    // Someone holding a logged-in browser must not be able to guess the password here at will.
-    let attempt = state
-        .limiter
-        .check("current_password", &user.email, client)
-        .await?;
-    let stored = Some(user.password_hash.clone());
-    if !state.passwords.verify(current_password, stored).await? {
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "invalid_current_password",
-            "The current password is wrong.",
-        ));
-    }
-    // Only wrong passwords count against the account.
-    attempt.succeeded().await;
+    super::confirm_password(&state, client, &user, current_password).await?;
 {%- if "verify" in handlers %}
     // A taken address is refused before anything is written (the unique index decides again when
     // the link is used).

@@ -107,6 +107,11 @@ async fn log_in_with_link(
         tracing::warn!(%error, user = %user.id, "expired credentials not purged");
     }
 {%- endif %}
+{%- if "totp" in handlers %}
+    let Some(issued) = issued else {
+        return crate::{{ module }}::totp::challenge(&state, &user, None).await;
+    };
+{%- endif %}
     Ok(backend::login_response(&state, &user, issued))
 }
 
@@ -117,7 +122,7 @@ async fn log_in(
     user_id: Uuid,
     token_hash: &str,
     unusable_hash: Option<String>,
-) -> Result<(User, backend::Issued), ApiError> {
+) -> Result<(User, {% if "totp" in handlers %}Option<backend::Issued>{% else %}backend::Issued{% endif %}), ApiError> {
     // The account first, as every transaction that changes an account's access does (see
     // `db::lock_user`).
     let user = db::lock_user(connection, user_id)
@@ -143,13 +148,20 @@ async fn log_in(
     let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&mut *connection, user_id)
         .await?
         .ok_or_else(invalid_link)?;
+{%- if "totp" in handlers %}
+    // With two-factor login on, the link was the first step (it is spent, and proved the address): nothing is
+    // issued until a code of the app proves the second (`POST /login/totp`).
+    if crate::{{ module }}::totp::is_on(&mut *connection, user.id).await? {
+        return Ok((user, None));
+    }
+{%- endif %}
     // The mail proved the login, not a password: issued only while the user is active.
     let issued = backend::issue(state, connection, &user, None).await?;
 {%- if "role-management" in handlers %}
     crate::{{ module }}::roles::load_roles(&mut *connection, &mut user).await?;
 {%- endif %}
     hooks::post_login(state, connection, &user).await?;
-    Ok((user, issued))
+    Ok((user, {% if "totp" in handlers %}Some(issued){% else %}issued{% endif %}))
 }
 
 /// The owner of the address has just proved it on an account that was not verified: whoever

@@ -95,11 +95,38 @@ pub async fn link_token(
 }
 {%- endif %}
 
+/// Checks the logged-in user's password before a change that needs more than a logged-in browser
+/// (a new address or password, the second factor): 401 `invalid_current_password` when it is
+/// wrong. Counted against the account, so that someone holding a logged-in browser cannot guess
+/// the password here at will; only wrong passwords add up.
+pub async fn confirm_password(
+    state: &UsersState,
+    client: ClientAddr,
+    user: &User,
+    password: String,
+) -> Result<(), ApiError> {
+    let attempt = state
+        .limiter
+        .check("current_password", &user.email, client)
+        .await?;
+    let stored = Some(user.password_hash.clone());
+    if !state.passwords.verify(password, stored).await? {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_current_password",
+            "The current password is wrong.",
+        ));
+    }
+    attempt.succeeded().await;
+    Ok(())
+}
+
 /// Answers a request for a mailed link (`POST /forgot-password`, `/verify/resend`,
-/// `/magic-link`): counts it against the client and the account under `action` (see
-/// `config::RateLimits`), so the mails to one address stay few, then mails a link of `purpose` to
-/// the address's account if it is active and `wanted` accepts it. Always 202, and as fast either
-/// way (see [`mail_token`]), so the answer does not tell which addresses have accounts.
+/// `/magic-link`): counts it against the client under `action` (429 when it asks too often), then
+/// mails a link of `purpose` to the address's account if it is active, `wanted` accepts it and
+/// the account's mails of this kind are not spent (`RateLimits::mails_per_account`: over it
+/// nothing is sent and the last link keeps working). Always 202, and as fast either way (see
+/// [`mail_token`]), so the answer does not tell which addresses have accounts.
 pub async fn request_link_mail(
     state: &UsersState,
     client: ClientAddr,
@@ -108,7 +135,9 @@ pub async fn request_link_mail(
     purpose: Purpose,
     wanted: fn(&User) -> bool,
 ) -> Result<StatusCode, ApiError> {
-    state.limiter.check(action, email, client).await?;
+    if !state.limiter.check_mail(action, email, client).await? {
+        return Ok(StatusCode::ACCEPTED);
+    }
     let user = db::find_user_by_email(&state.db, email).await?;
     if let Some(user) = user.filter(|user| user.is_active && wanted(user)) {
         mail_token(state, &user, purpose).await?;

@@ -182,6 +182,11 @@ async fn finish(
     if let Err(error) = db::purge_expired_tokens(&state.db, user.id).await {
         tracing::warn!(%error, user = %user.id, "expired credentials not purged");
     }
+{%- if "totp" in handlers %}
+    let Some(issued) = issued else {
+        return crate::{{ module }}::totp::challenge(state, &user, None).await;
+    };
+{%- endif %}
     Ok(backend::login_response(state, &user, issued))
 }
 
@@ -238,7 +243,7 @@ async fn log_in(
     tokens: &ProviderTokens,
     account: Account<'_>,
     unusable_hash: Option<String>,
-) -> Result<(User, backend::Issued), ApiError> {
+) -> Result<(User, {% if "totp" in handlers %}Option<backend::Issued>{% else %}backend::Issued{% endif %}), ApiError> {
     let {% if "role-management" in handlers %}mut {% endif %}user = match (account, unusable_hash) {
         (Account::Linked(user_id), _) => {
             linked_user(connection, provider, info, tokens, user_id).await?
@@ -277,13 +282,20 @@ async fn log_in(
             "Verify your email address before logging in.",
         ));
     }
+{%- if "totp" in handlers %}
+    // With two-factor login on, the provider was the first step: nothing is
+    // issued until a code of the app proves the second (`POST /login/totp`).
+    if crate::{{ module }}::totp::is_on(&mut *connection, user.id).await? {
+        return Ok((user, None));
+    }
+{%- endif %}
     // The provider proved the login, not the password: issued only while the user is active.
     let issued = backend::issue(state, connection, &user, None).await?;
 {%- if "role-management" in handlers %}
     crate::{{ module }}::roles::load_roles(&mut *connection, &mut user).await?;
 {%- endif %}
     hooks::post_login(state, connection, &user).await?;
-    Ok((user, issued))
+    Ok((user, {% if "totp" in handlers %}Some(issued){% else %}issued{% endif %}))
 }
 
 /// What a login answers when the account or its links changed between the look before its

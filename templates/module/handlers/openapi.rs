@@ -112,6 +112,9 @@ pub fn document(config: &config::Config) -> openapi::OpenApi {
 {%- if "magic-link" in handlers %}
     document.merge(MagicLinkApi::openapi());
 {%- endif %}
+{%- if "totp" in handlers %}
+    document.merge(TotpApi::openapi());
+{%- endif %}
     let components = document.components.get_or_insert_with(Default::default);
 {%- if backend == "jwt" %}
     // The access token of `POST /login`, in the `Authorization` header, whatever the
@@ -244,6 +247,18 @@ struct Oauth2Api;
 #[openapi(paths(operations::magic_link, operations::magic_link_login))]
 struct MagicLinkApi;
 {%- endif %}
+{%- if "totp" in handlers %}
+
+/// `totp`: two-factor login, turning it on and off and the second step of a login.
+#[derive(OpenApi)]
+#[openapi(paths(
+    operations::totp_start,
+    operations::totp_confirm,
+    operations::totp_turn_off,
+    operations::login_totp
+))]
+struct TotpApi;
+{%- endif %}
 
 /// One function per operation, for its `#[utoipa::path]`: nothing calls them, the handlers that
 /// serve the routes are in the handler modules.
@@ -262,10 +277,19 @@ mod operations {
     ///
     /// 401 for a wrong email or password (the same answer for both), 403 for an unverified or
     /// inactive account, 429 after too many attempts.
+{%- if "totp" in handlers %}
+    ///
+    /// An account with two-factor login on gets no credential yet: 202 with the token of the
+    /// second step, `POST /login/totp`.
+{%- endif %}
     #[utoipa::path(post, path = LOGIN_PATH, tag = "auth",
         request_body = crate::{{ module }}::handlers::auth::LoginRequest,
-        responses((status = 201, description = "Logged in.",
-            body = crate::{{ module }}::backend::LoginBody))
+        responses(
+            (status = 201, description = "Logged in.",
+                body = crate::{{ module }}::backend::LoginBody){% if "totp" in handlers %},
+            (status = 202, description = "The password is right; the second step needs a code.",
+                body = crate::{{ module }}::totp::SecondStep){% endif %}
+        )
     )]
     pub fn login() {}
 
@@ -463,13 +487,22 @@ mod operations {
     /// Finishes a login where the provider sends the browser back; logged in as with `POST /login`.
     ///
     /// 400 for a bad, expired or missing state or a refusal by the provider.
+{%- if "totp" in handlers %}
+    ///
+    /// An account with two-factor login on gets 202 with the token of the second step,
+    /// `POST /login/totp`.
+{%- endif %}
     #[utoipa::path(get, path = OAUTH2_CALLBACK_PATH, tag = "oauth2",
         params(
             ("provider" = String, Path, description = "The provider's name, e.g. `github`."),
             crate::{{ module }}::handlers::oauth2::CallbackQuery
         ),
-        responses((status = 201, description = "Logged in.",
-            body = crate::{{ module }}::backend::LoginBody))
+        responses(
+            (status = 201, description = "Logged in.",
+                body = crate::{{ module }}::backend::LoginBody){% if "totp" in handlers %},
+            (status = 202, description = "The provider said who it is; the second step needs a code.",
+                body = crate::{{ module }}::totp::SecondStep){% endif %}
+        )
     )]
     pub fn oauth2_callback() {}
 {%- endif %}
@@ -486,12 +519,70 @@ mod operations {
     /// Logs in with the token of a login link, given as `?token=` or in the body.
     ///
     /// 400 for a token that is unknown, expired, used or superseded; 403 for an inactive account.
+{%- if "totp" in handlers %}
+    ///
+    /// An account with two-factor login on gets 202 with the token of the second step,
+    /// `POST /login/totp` (the link is spent).
+{%- endif %}
     #[utoipa::path(post, path = MAGIC_LINK_LOGIN_PATH, tag = "magic-link",
         params(("token" = Option<String>, Query, description = "The token, when not in the body.")),
         request_body = Option<crate::{{ module }}::handlers::TokenRequest>,
+        responses(
+            (status = 201, description = "Logged in.",
+                body = crate::{{ module }}::backend::LoginBody){% if "totp" in handlers %},
+            (status = 202, description = "The link is right; the second step needs a code.",
+                body = crate::{{ module }}::totp::SecondStep){% endif %}
+        )
+    )]
+    pub fn magic_link_login() {}
+{%- endif %}
+{%- if "totp" in handlers %}
+
+    /// Starts turning two-factor login on: a new secret for the authenticator app, not used until
+    /// `POST /users/me/totp/confirm` proves the app has it (asking again replaces it).
+    ///
+    /// 401 for a wrong password, 409 when two-factor login is on already.
+    #[utoipa::path(post, path = TOTP_PATH, tag = "totp",
+        security(("credential" = [])),
+        request_body = crate::{{ module }}::handlers::totp::PasswordRequest,
+        responses((status = 200, description = "The secret and its `otpauth://` URL.",
+            body = crate::{{ module }}::handlers::totp::Enrolment))
+    )]
+    pub fn totp_start() {}
+
+    /// Turns two-factor login on with the app's current code; the recovery codes are shown this
+    /// once.
+    ///
+    /// 400 for a wrong code or when no enrolment waits, 429 after too many wrong codes.
+    #[utoipa::path(post, path = TOTP_CONFIRM_PATH, tag = "totp",
+        security(("credential" = [])),
+        request_body = crate::{{ module }}::handlers::totp::ConfirmRequest,
+        responses((status = 200, description = "On; the recovery codes.",
+            body = crate::{{ module }}::handlers::totp::RecoveryCodes))
+    )]
+    pub fn totp_confirm() {}
+
+    /// Turns two-factor login off: the secret, the recovery codes and the logins waiting for a
+    /// code are deleted.
+    ///
+    /// 401 for a wrong password, 404 when it was not on.
+    #[utoipa::path(delete, path = TOTP_PATH, tag = "totp",
+        security(("credential" = [])),
+        request_body = crate::{{ module }}::handlers::totp::PasswordRequest,
+        responses((status = 204, description = "Off."))
+    )]
+    pub fn totp_turn_off() {}
+
+    /// The second step of a login with two-factor login on: the token of the first step and the
+    /// app's current code (or an unused recovery code); logged in as with `POST /login`.
+    ///
+    /// 401 for a bad, expired or used token and for a wrong, replayed or used code (the token
+    /// stays good for another try), 403 for an inactive account, 429 after too many wrong codes.
+    #[utoipa::path(post, path = LOGIN_TOTP_PATH, tag = "totp",
+        request_body = crate::{{ module }}::handlers::totp::SecondStepRequest,
         responses((status = 201, description = "Logged in.",
             body = crate::{{ module }}::backend::LoginBody))
     )]
-    pub fn magic_link_login() {}
+    pub fn login_totp() {}
 {%- endif %}
 }

@@ -186,6 +186,7 @@ impl RedisStore {
                 client_part(client)
             ),
             Key::Account(action, account) => write!(name, "account:{action}:{}", hex(account)),
+            Key::Mails(action, account) => write!(name, "mails:{action}:{}", hex(account)),
         };
         name
     }

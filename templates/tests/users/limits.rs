@@ -35,6 +35,8 @@ fn loose() -> RateLimits {
         per_account: quota(100),
         per_address: quota(100),
         registrations_per_address: quota(100),
+        second_factor: quota(100),
+        mails_per_account: quota(100),
     }
 }
 

@@ -314,4 +314,102 @@ async fn real_answers_validate_against_the_documented_schemas() {
     let unknown = app.get("/oauth2/nowhere/authorize", None).await;
     check(Method::GET, "/oauth2/{provider}/authorize", &unknown);
 {%- endif %}
+{%- if "totp" in handlers %}
+
+    // Two-factor login: turned on, both steps of a login, turned off.
+    let (_, grace) = app.logged_in_user("grace@example.com").await;
+    let password = json!({ "current_password": PASSWORD });
+    let answer = app
+        .post_as("/users/me/totp", password.clone(), &grace)
+        .await;
+    answer.assert_status(StatusCode::OK);
+    check(Method::POST, "/users/me/totp", &answer);
+    let secret = answer.body["secret"].as_str().expect("a secret").to_owned();
+    let confirm = "/users/me/totp/confirm";
+    let wrong = json!({ "code": "abcdef" });
+    let answer = app.post_as(confirm, wrong, &grace).await;
+    check(Method::POST, confirm, &answer);
+    let right = json!({ "code": crate::totp::code(&secret, 0) });
+    let answer = app.post_as(confirm, right, &grace).await;
+    answer.assert_status(StatusCode::OK);
+    check(Method::POST, confirm, &answer);
+    let recovery_code = answer.body["recovery_codes"][0].clone();
+    let login = json!({ "email": "grace@example.com", "password": PASSWORD });
+    let answer = app.post("/login", login).await;
+    answer.assert_status(StatusCode::ACCEPTED);
+    check(Method::POST, "/login", &answer);
+    let mfa_token = answer.body["mfa_token"].clone();
+    let wrong = json!({ "mfa_token": mfa_token, "code": "abcdef" });
+    let answer = app.post("/login/totp", wrong).await;
+    check(Method::POST, "/login/totp", &answer);
+    let right = json!({ "mfa_token": mfa_token, "code": recovery_code });
+    let answer = app.post("/login/totp", right).await;
+    answer.assert_status(StatusCode::CREATED);
+    check(Method::POST, "/login/totp", &answer);
+{%- if "magic-link" in handlers %}
+    let request = json!({ "email": "grace@example.com" });
+    app.post("/magic-link", request)
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    let token = app.mailed_token("grace@example.com", "/magic-link").await;
+    let link = json!({ "token": token });
+    let answer = app.post("/magic-link/login", link).await;
+    answer.assert_status(StatusCode::ACCEPTED);
+    check(Method::POST, "/magic-link/login", &answer);
+{%- endif %}
+    let answer = app
+        .send(
+            Method::DELETE,
+            "/users/me/totp",
+            Some(password.clone()),
+            Some(&grace),
+            &[],
+        )
+        .await;
+    answer.assert_status(StatusCode::NO_CONTENT);
+    check(Method::DELETE, "/users/me/totp", &answer);
+    let answer = app
+        .send(
+            Method::DELETE,
+            "/users/me/totp",
+            Some(password),
+            Some(&grace),
+            &[],
+        )
+        .await;
+    check(Method::DELETE, "/users/me/totp", &answer);
+{%- endif %}
 }
+{%- if "totp" in handlers %}
+
+/// Asserts that `method path`, a way to log in, documents the 202 of an account with two-factor
+/// login on.
+#[track_caller]
+fn assert_second_step_documented(document: &Value, method: &str, path: &str) {
+    let answer = &document["paths"][path][method]["responses"]["202"];
+    let schema = &answer["content"]["application/json"]["schema"];
+    assert_eq!(
+        schema["$ref"], "#/components/schemas/SecondStep",
+        "{method} {path}: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn every_way_to_log_in_documents_the_answer_that_asks_for_the_second_step() {
+    let app = app().await;
+    let document = document(&app).await;
+    assert_second_step_documented(&document, "post", "/login");
+{%- if "magic-link" in handlers %}
+    assert_second_step_documented(&document, "post", "/magic-link/login");
+{%- endif %}
+{%- if "oauth2" in handlers %}
+    assert_second_step_documented(&document, "get", "/oauth2/{provider}/callback");
+{%- endif %}
+    let schema = &document["components"]["schemas"]["SecondStep"];
+    assert_eq!(schema["properties"]["mfa_required"]["type"], "boolean");
+    assert_eq!(schema["properties"]["mfa_token"]["type"], "string");
+    let required = schema["required"].as_array().expect("required fields");
+    assert!(required.contains(&json!("mfa_required")), "{schema}");
+    assert!(required.contains(&json!("mfa_token")), "{schema}");
+}
+{%- endif %}

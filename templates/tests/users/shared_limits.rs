@@ -42,6 +42,8 @@ fn three_failures() -> RateLimits {
         per_account: quota(100),
         per_address: quota(100),
         registrations_per_address: quota(100),
+        second_factor: quota(100),
+        mails_per_account: quota(100),
     }
 }
 

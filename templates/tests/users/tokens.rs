@@ -5,9 +5,10 @@
 //! The links mailed by {{ asks | join(sep=", ") }}: their lifetime, single use under a race,
 //! only the newest one working, and answers that tell nothing about which addresses have accounts.
 
-use std::time::Duration;
+use std::{num::NonZeroU32, time::Duration};
 
 use axum::http::StatusCode;
+use governor::Quota;
 use serde_json::{Value, json};
 
 use {{ crate_name }}::{{ module }}::{
@@ -178,6 +179,41 @@ async fn only_the_newest_link_works() {
             "{link:?}"
         );
         assert_eq!(link.redeem(&app, &newest).await, link.accepted, "{link:?}");
+    }
+}
+
+#[tokio::test]
+async fn mails_to_one_account_stop_at_its_cap_and_nobody_gets_429_for_asking_from_elsewhere() {
+    // Two mails of a kind per account, then one an hour; the other limits as they come.
+    let limits = RateLimits {
+        mails_per_account: Quota::with_period(Duration::from_secs(3600))
+            .unwrap()
+            .allow_burst(NonZeroU32::new(2).unwrap()),
+        ..RateLimits::default()
+    };
+    for link in links() {
+        let app = app_with_limits(limits).await;
+        link.account_and_ask(&app, "ada@example.com").await;
+        link.ask(&app, "ada@example.com").await;
+        app.wait_for_mails("ada@example.com", 2).await;
+        let last = app.mailed_token("ada@example.com", link.path).await;
+        // Over the cap the answer is the same 202 and no mail goes out. Strangers asking from
+        // many addresses spend no budget of the owner's: more of them than the account's ceiling
+        // on login guesses, and none is answered 429.
+        for stranger in 0..25 {
+            let peer = format!("198.51.100.{stranger}");
+            app.post_from(&peer, link.ask, json!({ "email": "ada@example.com" }), &[])
+                .await
+                .assert_status(StatusCode::ACCEPTED);
+        }
+        link.ask(&app, "ada@example.com").await;
+        // The control: a mail asked for afterwards has arrived, so a mail of the asks above
+        // would have had time to go out too.
+        link.account_and_ask(&app, "bob@example.com").await;
+        app.wait_for_mails("bob@example.com", 1).await;
+        assert_eq!(app.mails_to("ada@example.com"), 2, "{link:?}");
+        // The last link mailed still works.
+        assert_eq!(link.redeem(&app, &last).await, link.accepted, "{link:?}");
     }
 }
 
