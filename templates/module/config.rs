@@ -176,9 +176,9 @@ impl Default for RateLimits {
     /// guessing passwords online hopeless: per account and address 5 failures at once, then one a
     /// minute; per account 20 at once, then one every 10 s (at most 8 640 guesses a day from the
     /// whole internet); per address 30 attempts at once, then one every 2 s; 10 registrations
-    /// per address at once, then one a minute; 5 wrong codes of a second factor per account at
-    /// once, then one every 5 minutes (at most 293 a day, a chance of 1 in 1 100 a day to guess
-    /// a code that is good for 90 s); 5 mails of a kind per account at once, then one every 20
+    /// per address at once, then one a minute; 10 wrong codes of a second factor per account at
+    /// once, then one every 30 minutes (at most 58 a day: a chance of 1 in 5 700 a day to hit one
+    /// of the 3 codes good at a time, for someone who has the password); 5 mails of a kind per account at once, then one every 20
     /// minutes (at most 77 a day).
     fn default() -> Self {
         Self {
@@ -186,7 +186,7 @@ impl Default for RateLimits {
             per_account: quota(20, Duration::from_secs(10)),
             per_address: quota(30, Duration::from_secs(2)),
             registrations_per_address: quota(10, Duration::from_secs(60)),
-            second_factor: quota(5, Duration::from_secs(5 * 60)),
+            second_factor: quota(10, Duration::from_secs(30 * 60)),
             mails_per_account: quota(5, Duration::from_secs(20 * 60)),
         }
     }

@@ -433,8 +433,24 @@ pub async fn delete_all_tokens(
 /// link, or a provider that verified the address): whoever held the account before may have
 /// registered it in the owner's name, so everything they could still use is taken away: every
 /// token of the user (sessions, access tokens, mail links), and what the installed handlers keep
-/// that gives access.
+/// that gives access (with the totp handler, the second factor too). A reset link of a verified
+/// account drops less: see [`drop_unproven_access_but_second_factor`].
 pub async fn drop_unproven_access(
+    connection: &mut Connection,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    drop_unproven_access_but_second_factor(connection, user_id).await?;
+{%- if "totp" in handlers %}
+    // Two-factor login and its recovery codes: a second factor the claimer set up would lock the
+    // owner out, or stay the claimer's.
+    crate::{{ module }}::totp::disable(connection, user_id).await?;
+{%- endif %}
+    Ok(())
+}
+
+/// [`drop_unproven_access`] without turning two-factor login off (totp handler): what a reset link
+/// of a verified account drops. The link proves the mailbox, not the authenticator app.
+pub async fn drop_unproven_access_but_second_factor(
     connection: &mut Connection,
     user_id: Uuid,
 ) -> Result<(), sqlx::Error> {
@@ -453,11 +469,6 @@ pub async fn drop_unproven_access(
         .bind(user_id)
         .execute(&mut *connection)
         .await?;
-{%- endif %}
-{%- if "totp" in handlers %}
-    // Two-factor login and its recovery codes: a second factor the claimer set up would lock the
-    // owner out, or stay the claimer's.
-    crate::{{ module }}::totp::disable(connection, user_id).await?;
 {%- endif %}
     Ok(())
 }

@@ -206,6 +206,16 @@ impl Limiter {
         Ok(self.take(&mail).await.is_ok())
     }
 
+    /// Counts one mail of `action` to `email` that a logged-in user asks for (the link that
+    /// confirms a new address) against [`RateLimits::mails_per_account`]: 429 with the time to
+    /// wait once it is spent, so that nobody floods someone else's mailbox from their own
+    /// account. The asker is logged in and learns nothing about whose address it is.
+    pub async fn check_mails_to(&self, action: &'static str, email: &str) -> Result<(), ApiError> {
+        let account = account_key(&canonical_email(email)?);
+        let mails = self.inner.limits.mails_per_account;
+        self.take(&[(Key::Mails(action, account), mails)]).await
+    }
+
     /// Counts one attempt at `action` for the account `email` from `client`, against the
     /// address's budget and `account_quotas` (per account and address, per account).
     async fn check_account(

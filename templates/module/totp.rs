@@ -81,6 +81,8 @@ pub async fn challenge(
     user: &User,
     verified_hash: Option<&str>,
 ) -> Result<Response, ApiError> {
+    // The second steps that were never taken go, so that they do not pile up.
+    db::purge_expired_tokens(&state.db, user.id).await?;
     let (token, token_hash) = tokens::generate();
     let stored = db::insert_credential(
         &state.db,

@@ -99,9 +99,16 @@ async fn reset_with_token(
 ) -> Result<User, ApiError> {
     // The account first, as every transaction that changes an account's access does: a login
     // racing this reset waits for it and then finds the new password hash (see `db::lock_user`).
+{%- if "totp" in handlers %}
+    let was_verified = db::lock_user(connection, user_id)
+        .await?
+        .ok_or_else(invalid_link)?
+        .is_verified;
+{%- else %}
     db::lock_user(connection, user_id)
         .await?
         .ok_or_else(invalid_link)?;
+{%- endif %}
     // Taking the token deletes it: of two requests racing with one link, one gets it.
     if db::take_token(connection, Purpose::Reset, token_hash).await? != Some(user_id) {
         return Err(invalid_link());
@@ -110,7 +117,18 @@ async fn reset_with_token(
     db::set_password_hash(&mut *connection, user_id, password_hash).await?;
     // Whoever reads the mails of the address owns the account: everything that someone else could
     // still use (sessions, access tokens, other mail links{% if "oauth2" in handlers %}, linked provider accounts{% endif %}) stops working.
+{%- if "totp" in handlers %}
+    // The link proves the mailbox, not the authenticator app: a verified account keeps its second
+    // factor, and the next login still asks for a code (else whoever reads the mails could turn it
+    // off). An account that nobody had verified is claimed whole, second factor included.
+    if was_verified {
+        db::drop_unproven_access_but_second_factor(connection, user_id).await?;
+    } else {
+        db::drop_unproven_access(connection, user_id).await?;
+    }
+{%- else %}
     db::drop_unproven_access(connection, user_id).await?;
+{%- endif %}
     let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&mut *connection, user_id)
         .await?
         .ok_or_else(invalid_link)?;

@@ -131,7 +131,7 @@ async fn confirm(
     let mut transaction = db::begin(&state.db).await?;
     let outcome = turn_on(
         &mut transaction,
-        user.id,
+        &user,
         &stored.secret,
         step,
         &recovery_codes,
@@ -144,20 +144,22 @@ async fn confirm(
 
 async fn turn_on(
     connection: &mut db::Connection,
-    user_id: Uuid,
+    user: &CurrentUser,
     encrypted: &str,
     step: i64,
     recovery_codes: &[String],
 ) -> Result<(), ApiError> {
-    db::lock_user(connection, user_id)
+    db::lock_user(connection, user.id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     // Only the secret that the code was checked against, still waiting: an enrolment started
     // again meanwhile (another secret) is not turned on by the old one's code.
-    if !totp::enable(connection, user_id, encrypted, step, recovery_codes).await? {
+    if !totp::enable(connection, user.id, encrypted, step, recovery_codes).await? {
         return Err(nothing_pending());
     }
-    Ok(())
+    // Every other session or token of the user ends: one taken before (a browser left open, a
+    // stolen cookie) would otherwise go on without the second factor. This request's stays.
+    backend::revoke_all(&mut *connection, user.id, Some(&user.credential)).await
 }
 
 /// Turns two-factor login off (204): the secret, the recovery codes and the logins waiting for
@@ -208,7 +210,12 @@ async fn log_in(
     let attempt = state
         .limiter
         .check_second_factor(&user.email, client)
-        .await?;
+        .await
+        .inspect_err(|_| {
+            // Only whoever has the password (or the mailbox, with a login link) gets this far:
+            // worth a look, and the owner may want to change their password.
+            tracing::warn!(user = %user.id, "too many wrong second-factor codes");
+        })?;
     let stored = totp::find(&state.db, user.id)
         .await?
         .filter(|stored| stored.enabled)
@@ -268,6 +275,13 @@ async fn finish_login(
         return Err(ApiError::forbidden(
             "inactive",
             "This account is deactivated.",
+        ));
+    }
+    // The first step saw it verified; an admin may have taken that back meanwhile.
+    if !user.is_verified {
+        return Err(ApiError::forbidden(
+            "not_verified",
+            "Verify your email address before logging in.",
         ));
     }
 {%- if db == "sqlite" %}

@@ -130,6 +130,28 @@ async fn only_the_latest_email_change_link_works_and_for_its_own_address() {
 }
 
 #[tokio::test]
+async fn links_to_one_new_address_are_capped_like_every_mailed_link() {
+    // Whoever changes their address at will cannot flood someone else's mailbox with links.
+    let app = app().await;
+    let (_, credential) = app.logged_in_user("ada@example.com").await;
+    let change = json!({ "email": "victim@new.example", "current_password": PASSWORD });
+    let mut sent = 0;
+    let limited = loop {
+        let response = app.patch_as("/users/me", change.clone(), &credential).await;
+        if response.status == StatusCode::TOO_MANY_REQUESTS {
+            break response;
+        }
+        response.assert_status(StatusCode::OK);
+        sent += 1;
+        assert!(sent <= 5, "no cap after {sent} links to one address");
+    };
+    // Five at once (`RateLimits::mails_per_account`), then 429 with the time to wait.
+    assert_eq!(sent, 5);
+    limited.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(limited.headers.contains_key(header::RETRY_AFTER));
+}
+
+#[tokio::test]
 async fn confirming_an_address_taken_meanwhile_is_409_and_keeps_the_old_one() {
     let app = app().await;
     let (user, credential) = app.logged_in_user("ada@example.com").await;

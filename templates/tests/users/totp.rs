@@ -733,6 +733,65 @@ async fn a_new_password_ends_the_logins_waiting_for_their_code() {
     assert_logged_in(&app, &response, "ada@example.com").await;
 }
 {%- endif %}
+
+#[tokio::test]
+async fn turning_it_on_ends_every_other_session_of_the_user() {
+    // A session taken before (a browser left open, a stolen cookie) must not go on without the
+    // second factor.
+    let app = app().await;
+    let (_, other) = app.logged_in_user("ada@example.com").await;
+    let credential = app.login("ada@example.com", PASSWORD).await;
+    let secret = start_enrolment(&app, &credential).await;
+    confirm(&app, &credential, &code(&secret, 0))
+        .await
+        .assert_status(StatusCode::OK);
+    app.post_as("/logout", json!({}), &other)
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    // The session that turned it on goes on.
+    app.post_as("/logout", json!({}), &credential)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn an_account_unverified_between_the_two_steps_is_refused_at_the_second() {
+    let app = app().await;
+    let ada = enrolled(&app, "ada@example.com", 0).await;
+    let mfa_token = first_step(&app, "ada@example.com", PASSWORD).await;
+    let sql = {% filter sql(db=db) %}"UPDATE users SET is_verified = FALSE WHERE id = $1"{% endfilter %};
+    sqlx::query(sql)
+        .bind(ada.user.id)
+        .execute(&app.state.db)
+        .await
+        .expect("an unverified account");
+    second_step(&app, &mfa_token, &code(&ada.secret, 1))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "not_verified");
+}
+{%- if "password-reset" in handlers %}
+
+#[tokio::test]
+async fn a_password_reset_keeps_the_second_factor_of_a_verified_account() {
+    // The reset link proves the mailbox, not the authenticator app: whoever reads the mails must
+    // still not get in without a code.
+    let app = app().await;
+    let ada = enrolled(&app, "ada@example.com", 0).await;
+    app.post("/forgot-password", json!({ "email": "ada@example.com" }))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    let token = app.mailed_token("ada@example.com", "/reset-password").await;
+    let reset = json!({ "token": token, "password": "a brand new password" });
+    app.post("/reset-password", reset)
+        .await
+        .assert_status(StatusCode::OK);
+    assert!(is_on(&app, &ada.user).await);
+    assert_eq!(stored_recovery_codes(&app, &ada.user).await, RECOVERY_CODES);
+    let mfa_token = first_step(&app, "ada@example.com", "a brand new password").await;
+    let response = second_step(&app, &mfa_token, &code(&ada.secret, 1)).await;
+    assert_logged_in(&app, &response, "ada@example.com").await;
+}
+{%- endif %}
 {%- if "verify" in handlers %}
 
 #[tokio::test]
