@@ -167,7 +167,9 @@ pub struct RateLimits {
     pub second_factor: Quota,
     /// Mails of one kind (reset, verification, login link) to one account, whoever asks. Over
     /// it the request is answered as always (202) but no mail goes out, and the last link mailed
-    /// keeps working: nobody can flood a mailbox, nor keep its owner from asking with 429s.
+    /// keeps working: nobody can flood a mailbox, nor answer its owner 429 (a stranger can still
+    /// spend it, so that the owner's own request sends nothing new). Also the links to new
+    /// addresses that one logged-in account asks for (429 there: the budget is the asker's own).
     pub mails_per_account: Quota,
 }
 

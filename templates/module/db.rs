@@ -455,6 +455,10 @@ pub async fn drop_unproven_access_but_second_factor(
     user_id: Uuid,
 ) -> Result<(), sqlx::Error> {
     delete_all_tokens(&mut *connection, user_id).await?;
+{%- if "totp" in handlers %}
+    // A second factor waiting for its first code: whoever set it up must not turn it on later.
+    crate::{{ module }}::totp::drop_pending(&mut *connection, user_id).await?;
+{%- endif %}
 {%- if "current-user" in handlers %}
     // A pending email change.
     sqlx::query("DELETE FROM email_changes WHERE user_id = $1")

@@ -150,6 +150,30 @@ pub async fn send_magic_link(
         .await
 }
 {%- endif %}
+{%- if "totp" in handlers %}
+
+/// Tells the user that two-factor login was turned on (`on`) or off on their account, so that an
+/// owner whose password someone else used learns of it. Runs in the background after the change
+/// is committed; an error is logged.
+pub async fn send_totp_notice(state: &UsersState, user: &User, on: bool) -> Result<(), MailError> {
+    let what = if on {
+        "Two-factor login was turned on for your account: logging in now also takes a code of          the authenticator app that was set up, or a recovery code."
+    } else {
+        "Two-factor login was turned off for your account: logging in now takes the password          alone."
+    };
+    state
+        .mailer
+        .send(Mail {
+            to: user.email.clone(),
+            subject: "Two-factor login changed".to_owned(),
+            body: format!(
+                "Hello,\n\n{what}\n\nIf this was not you, reset your password at once and contact \
+                 us.\n"
+            ),
+        })
+        .await
+}
+{%- endif %}
 {%- if "current-user" in handlers and "verify" in handlers %}
 
 // Email changes (current-user with verify).

@@ -206,12 +206,17 @@ impl Limiter {
         Ok(self.take(&mail).await.is_ok())
     }
 
-    /// Counts one mail of `action` to `email` that a logged-in user asks for (the link that
-    /// confirms a new address) against [`RateLimits::mails_per_account`]: 429 with the time to
-    /// wait once it is spent, so that nobody floods someone else's mailbox from their own
-    /// account. The asker is logged in and learns nothing about whose address it is.
-    pub async fn check_mails_to(&self, action: &'static str, email: &str) -> Result<(), ApiError> {
-        let account = account_key(&canonical_email(email)?);
+    /// Counts one mail of `action` that the logged-in account `asker` has sent to some address
+    /// (the link that confirms a new address) against [`RateLimits::mails_per_account`]: 429
+    /// with the time to wait once it is spent. The budget is the asker's own: nobody floods a
+    /// mailbox from their account, and nobody else can spend it (a budget per address mailed to
+    /// would let strangers keep its owner from moving their account there).
+    pub async fn check_mails_from(
+        &self,
+        action: &'static str,
+        asker: &str,
+    ) -> Result<(), ApiError> {
+        let account = account_key(&canonical_email(asker)?);
         let mails = self.inner.limits.mails_per_account;
         self.take(&[(Key::Mails(action, account), mails)]).await
     }

@@ -81,8 +81,11 @@ pub async fn challenge(
     user: &User,
     verified_hash: Option<&str>,
 ) -> Result<Response, ApiError> {
-    // The second steps that were never taken go, so that they do not pile up.
-    db::purge_expired_tokens(&state.db, user.id).await?;
+    // The second steps that were never taken go, so that they do not pile up. The login goes on
+    // whatever happens here.
+    if let Err(error) = db::purge_expired_tokens(&state.db, user.id).await {
+        tracing::warn!(%error, user = %user.id, "expired credentials not purged");
+    }
     let (token, token_hash) = tokens::generate();
     let stored = db::insert_credential(
         &state.db,
@@ -358,6 +361,20 @@ pub async fn use_recovery_code(
             .execute(executor)
             .await?;
     Ok(deleted.rows_affected() == 1)
+}
+
+/// Drops an enrolment that waits for its first code (not a second factor that is on): what a new
+/// password or a reset of a verified account does, so that a secret set up by whoever held the
+/// old password cannot be turned on afterwards.
+pub async fn drop_pending(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM user_totp WHERE user_id = $1 AND NOT enabled")
+        .bind(user_id)
+        .execute(executor)
+        .await?;
+    Ok(())
 }
 
 /// Turns two-factor login off: the secret (or an enrolment waiting for its first code), the

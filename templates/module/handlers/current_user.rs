@@ -136,10 +136,13 @@ async fn update_me(
     if taken {
         return Err(db::WriteError::EmailTaken.into());
     }
-    // The links to new addresses are mails like the others, capped per address
+    // The links to new addresses are mails like the others, capped per account that asks for them
     // (`RateLimits::mails_per_account`): nobody floods someone else's mailbox from their account.
-    if let Some(email) = new_email.as_deref() {
-        state.limiter.check_mails_to("email_change", email).await?;
+    if new_email.is_some() {
+        state
+            .limiter
+            .check_mails_from("email_change", &user.email)
+            .await?;
     }
 {%- endif %}
     // Hashed before the transaction begins: no connection is held while it is computed.

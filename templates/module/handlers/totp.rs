@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{{ module }}::{
-    UsersState, backend,
+    UsersState,
+    backend::{self, CREDENTIAL},
     config::{LOGIN_TOTP_PATH, TOTP_CONFIRM_PATH, TOTP_PATH},
     db,
     error::{ApiError, Json},
@@ -85,7 +86,7 @@ async fn start(
     let encrypted = totp::encrypt_secret(&state.config.secret, user.id, &secret)?;
     let generator = totp::generator(secret, &user.email)?;
     let mut transaction = db::begin(&state.db).await?;
-    let outcome = store_enrolment(&mut transaction, user.id, &encrypted).await;
+    let outcome = store_enrolment(&mut transaction, &user, &encrypted).await;
     db::finish(transaction, outcome).await?;
     Ok(JsonResponse(Enrolment {
         secret: generator.get_secret_base32(),
@@ -95,18 +96,33 @@ async fn start(
 
 async fn store_enrolment(
     connection: &mut db::Connection,
-    user_id: Uuid,
+    user: &CurrentUser,
     encrypted: &str,
 ) -> Result<(), ApiError> {
-    // The account first, as every transaction that changes an account's access does.
-    db::lock_user(connection, user_id)
+    still_logged_in(connection, user).await?;
+    totp::start(connection, user.id, encrypted).await
+}
+
+/// Locks the account, as every transaction that changes an account's access does, and checks that
+/// the request's credential is still there: a reset or a new password that committed while this
+/// request waited for the lock ended it, and then nothing is written (401).
+async fn still_logged_in(
+    connection: &mut db::Connection,
+    user: &CurrentUser,
+) -> Result<(), ApiError> {
+    db::lock_user(connection, user.id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    totp::start(connection, user_id, encrypted).await
+    let holder = db::token_owner(&mut *connection, CREDENTIAL, &user.credential.token_hash).await?;
+    if holder != Some(user.id) {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(())
 }
 
 /// Turns two-factor login on with the app's current code: 200 with the recovery codes, shown this
-/// once. 400 for a wrong code or when no enrolment waits. Wrong codes are rate-limited.
+/// once, and every other session of the user ends. 400 for a wrong code or when no enrolment
+/// waits. Wrong codes are rate-limited. The user gets a notice by mail.
 async fn confirm(
     State(state): State<UsersState>,
     client: ClientAddr,
@@ -139,6 +155,7 @@ async fn confirm(
     .await;
     db::finish(transaction, outcome).await?;
     attempt.succeeded().await;
+    notify(&state, &user, true);
     Ok(JsonResponse(RecoveryCodes { recovery_codes }))
 }
 
@@ -149,9 +166,7 @@ async fn turn_on(
     step: i64,
     recovery_codes: &[String],
 ) -> Result<(), ApiError> {
-    db::lock_user(connection, user.id)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    still_logged_in(connection, user).await?;
     // Only the secret that the code was checked against, still waiting: an enrolment started
     // again meanwhile (another secret) is not turned on by the old one's code.
     if !totp::enable(connection, user.id, encrypted, step, recovery_codes).await? {
@@ -163,8 +178,8 @@ async fn turn_on(
 }
 
 /// Turns two-factor login off (204): the secret, the recovery codes and the logins waiting for
-/// their second step are deleted. 401 for a wrong password, 404 when it was not on (an enrolment
-/// that waited for its first code is dropped all the same).
+/// their second step are deleted, and the user gets a notice by mail. 401 for a wrong password,
+/// 404 when it was not on (an enrolment that waited for its first code is dropped all the same).
 async fn turn_off(
     State(state): State<UsersState>,
     client: ClientAddr,
@@ -173,7 +188,7 @@ async fn turn_off(
 ) -> Result<StatusCode, ApiError> {
     super::confirm_password(&state, client, &user, request.current_password).await?;
     let mut transaction = db::begin(&state.db).await?;
-    let outcome = remove(&mut transaction, user.id).await;
+    let outcome = remove(&mut transaction, &user).await;
     if !db::finish(transaction, outcome).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -181,20 +196,31 @@ async fn turn_off(
             "Two-factor login is not on for this account.",
         ));
     }
+    notify(&state, &user, false);
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove(connection: &mut db::Connection, user_id: Uuid) -> Result<bool, ApiError> {
-    db::lock_user(connection, user_id)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    Ok(totp::disable(connection, user_id).await?)
+async fn remove(connection: &mut db::Connection, user: &CurrentUser) -> Result<bool, ApiError> {
+    still_logged_in(connection, user).await?;
+    Ok(totp::disable(connection, user.id).await?)
+}
+
+/// Mails the user that two-factor login was turned on or off (`hooks::send_totp_notice`), in the
+/// background: an owner whose password someone else used learns of it.
+fn notify(state: &UsersState, user: &User, on: bool) {
+    let (state, user) = (state.clone(), user.clone());
+    tokio::spawn(async move {
+        if let Err(error) = hooks::send_totp_notice(&state, &user, on).await {
+            tracing::error!(%error, user = %user.id, "two-factor notice not sent");
+        }
+    });
 }
 
 /// The second step of a login: with the `mfa_token` of the first step and a code of the app (or a
 /// recovery code), answers as `POST /login` does on this backend (201 with the credential). 401
 /// for a bad, expired or used `mfa_token`, and for a wrong, replayed or used code (the token stays
-/// good for another try). Wrong codes are rate-limited per account.
+/// good for another try); 403 for an account deactivated or unverified since the first step.
+/// Wrong codes are rate-limited per account.
 async fn log_in(
     State(state): State<UsersState>,
     client: ClientAddr,

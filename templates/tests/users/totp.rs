@@ -755,6 +755,29 @@ async fn turning_it_on_ends_every_other_session_of_the_user() {
 }
 
 #[tokio::test]
+async fn turning_it_on_or_off_mails_the_user_a_notice() {
+    // An owner whose password someone else used learns that the second factor changed.
+    let app = app().await;
+    let ada = enrolled(&app, "ada@example.com", 0).await;
+    app.wait_for_mails("ada@example.com", 1).await;
+    let notices = || {
+        app.state
+            .mailer
+            .sent()
+            .iter()
+            .filter(|mail| mail.to == "ada@example.com")
+            .map(|mail| mail.body.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(notices()[0].contains("turned on"), "{:?}", notices());
+    turn_off(&app, &ada.credential, PASSWORD)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    app.wait_for_mails("ada@example.com", 2).await;
+    assert!(notices()[1].contains("turned off"), "{:?}", notices());
+}
+
+#[tokio::test]
 async fn an_account_unverified_between_the_two_steps_is_refused_at_the_second() {
     let app = app().await;
     let ada = enrolled(&app, "ada@example.com", 0).await;
