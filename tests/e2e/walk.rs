@@ -135,6 +135,17 @@ impl App<'_> {
         let mail = self.mail.wait_for_mail(email, MAIL_TIMEOUT);
         mail.token_after(&format!("{}{path}?token=", self.app_url))
     }
+
+    /// Takes the next mail to `email`, which must be the notice that two-factor login was
+    /// `turned` ("turned on" or "turned off").
+    fn expect_totp_notice(&self, email: &str, turned: &str) {
+        let mail = self.mail.wait_for_mail(email, MAIL_TIMEOUT);
+        assert!(
+            mail.text.contains("Two-factor login changed") && mail.text.contains(turned),
+            "the next mail to {email} is not the notice that two-factor login was {turned}:\n{}",
+            mail.text
+        );
+    }
 }
 
 /// `POST /register` answers 201 with an unverified user, and a verification mail follows.
@@ -776,6 +787,8 @@ fn two_factor_login(app: &App) {
         10,
         "POST /users/me/totp/confirm: 10 distinct recovery codes:\n{confirmed}"
     );
+    // The owner is told by mail (the notice goes through SMTP like every mail).
+    app.expect_totp_notice(&account.email, "turned on");
     expect_error_code(
         &app.totp_request(Some(&credential), "POST", "/users/me/totp", &password),
         409,
@@ -839,6 +852,7 @@ fn two_factor_login(app: &App) {
     let waiting = app.first_step(&account, "POST /login before turning two-factor login off");
     let turned_off = app.totp_request(Some(&credential), "DELETE", "/users/me/totp", &password);
     expect_status(&turned_off, 204, "DELETE /users/me/totp");
+    app.expect_totp_notice(&account.email, "turned off");
     expect_error_code(
         &app.totp_request(Some(&credential), "DELETE", "/users/me/totp", &password),
         404,
