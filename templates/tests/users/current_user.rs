@@ -1,6 +1,6 @@
 //! `GET /users/me` and `PATCH /users/me`.
 
-{% if "verify" in handlers or db != "sqlite" -%}
+{% if "verify" in handlers -%}
 use std::time::{Duration, Instant};
 {%- else -%}
 use std::time::Duration;
@@ -425,7 +425,7 @@ async fn a_deactivation_made_while_the_user_changes_their_password_survives() {
         .expect("the deactivation");
     let change = json!({ "password": "a new password", "current_password": PASSWORD });
     let (response, ()) = tokio::join!(app.patch_as("/users/me", change, &credential), async {
-        wait_until_a_write_waits(&app).await;
+        app.wait_until_a_write_waits().await;
         admin.commit().await.expect("the deactivation commits");
     });
     response.assert_status(StatusCode::OK);
@@ -444,37 +444,6 @@ async fn a_deactivation_made_while_the_user_changes_their_password_survives() {
     )
     .await
     .assert_error(StatusCode::FORBIDDEN, "inactive");
-}
-
-/// Waits until a request's write waits for the lock that the test's open transaction holds.
-async fn wait_until_a_write_waits(app: &TestApp) {
-{%- if db == "sqlite" %}
-    // SQLite tells nobody who waits for its write lock. The request waits for it up to the busy
-    // timeout (5 s); two seconds is ample for it to read the user and hash the password first.
-    let _ = app;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-{%- else %}
-{%- if db == "postgres" %}
-    let sql = "SELECT COUNT(*) FROM pg_stat_activity \
-               WHERE datname = current_database() AND wait_event_type = 'Lock'";
-{%- else %}
-    // The statement runs as long as the lock keeps it waiting: the request's lock of the user.
-    let sql = "SELECT COUNT(*) FROM information_schema.processlist \
-               WHERE db = DATABASE() AND info LIKE 'SELECT users.id%FOR UPDATE'";
-{%- endif %}
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(sql)
-            .fetch_one(&app.state.db)
-            .await
-            .expect("a count");
-        if waiting > 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the request never came to write");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-{%- endif %}
 }
 
 #[tokio::test]
@@ -504,7 +473,7 @@ async fn a_password_change_racing_a_reset_of_the_account_changes_nothing() {
         &credential,
     );
     let commit = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.wait_until_a_write_waits().await;
         db::finish(reset, Ok(())).await.expect("the reset commits");
     };
     let (response, ()) = tokio::join!(change, commit);

@@ -119,7 +119,7 @@ async fn a_deactivation_that_commits_while_the_link_login_waits_is_403() {
         .await
         .expect("the deactivation");
     let commit = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.wait_until_a_write_waits().await;
         db::finish(deactivation, Ok(()))
             .await
             .expect("the deactivation commits");

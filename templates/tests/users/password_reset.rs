@@ -177,8 +177,6 @@ async fn a_reset_drops_a_pending_email_change() {
 
 #[tokio::test]
 async fn a_login_with_the_old_password_racing_a_reset_gets_no_credential() {
-    use std::time::Duration;
-
     use {{ crate_name }}::{{ module }}::db;
 
     let app = app().await;
@@ -190,7 +188,7 @@ async fn a_login_with_the_old_password_racing_a_reset_gets_no_credential() {
         json!({ "email": "ada@example.com", "password": PASSWORD }),
     );
     let commit = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.wait_until_a_write_waits().await;
         db::finish(reset, Ok(())).await.expect("the reset commits");
     };
     let (response, ()) = tokio::join!(login, commit);

@@ -319,6 +319,40 @@ impl TestApp {
         reset
     }
 
+    /// Waits until a request waits for the account's lock, which a transaction of the test holds
+    /// (such as [`TestApp::reset_in_flight`]'s): then the test commits, and the race it names has
+    /// really been run, not just a request that came after the commit.
+    pub async fn wait_until_a_write_waits(&self) {
+{%- if db == "sqlite" %}
+        // SQLite tells nobody who waits for its write lock. The request waits for it up to the
+        // busy timeout (5 s); two seconds is ample for it to read the user and hash a password
+        // first.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+{%- else %}
+{%- if db == "postgres" %}
+        let sql = "SELECT COUNT(*) FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+{%- else %}
+        // The statement runs as long as the lock keeps it waiting: the request's lock of the user
+        // (`db::lock_user`).
+        let sql = "SELECT COUNT(*) FROM information_schema.processlist \
+                   WHERE db = DATABASE() AND info LIKE 'SELECT users.id%FOR UPDATE'";
+{%- endif %}
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(sql)
+                .fetch_one(&self.state.db)
+                .await
+                .expect("a count");
+            if waiting > 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the request never came to write");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+{%- endif %}
+    }
+
     /// Sends these `POST`s (path, JSON body) all at once, each on a task of its own, and returns
     /// the answers in the same order.
     pub async fn post_all_at_once(&self, requests: Vec<(String, Value)>) -> Vec<TestResponse> {
