@@ -29,7 +29,7 @@ use totp_rs::{Algorithm, TOTP};
 use uuid::Uuid;
 
 use super::{
-    UsersState,
+    backend,
     config::{MFA_TOKEN_TTL, RECOVERY_CODES, TOTP_ISSUER},
     db::{self, Db},
     error::ApiError,
@@ -70,25 +70,42 @@ pub struct Stored {
 // ---------------------------------------------------------------------------------------------
 // The second step of a login.
 
-/// Ends the first step of a login for a user with two-factor login on: stores a token for the
-/// second step and answers 202 with it. No credential is issued until a code is shown. With
-/// `verified_hash` (a password login), the token is stored only while that is still the user's
+/// How the first step of a login ends: with a credential, or, for a user with two-factor login
+/// on, with a token for the second step.
+pub enum FirstStep {
+    /// Two-factor login is off: the credential, answered as the backend answers a login.
+    Issued(backend::Issued),
+    /// It is on: no credential, a token for `POST /login/totp` (answered with 202).
+    SecondStep(SecondStep),
+}
+
+impl IntoResponse for SecondStep {
+    fn into_response(self) -> Response {
+        (StatusCode::ACCEPTED, Json(self)).into_response()
+    }
+}
+
+/// The second step of a login, when the user has two-factor login on (`None` when it is off).
+///
+/// Runs in the login's transaction, after the account's lock (`db::lock_user`): turning two-factor
+/// login on locks the account too, so a login that read it as off before the owner's confirmation
+/// committed sees it on here and gets no credential. Its token is stored in the same transaction,
+/// so a new password, deactivation or address change that commits after it ends it
+/// (`backend::revoke_all`), and one that committed before has already been seen by the caller's
+/// checks. With `verified_hash` (a password login) it is stored only while that is still the user's
 /// password hash; in any case only while the user is active (one conditional statement, as for a
-/// credential). The token is revoked with the credentials (`backend::revoke_all`): a new password
-/// or a deactivation ends a second step in waiting.
-pub async fn challenge(
-    state: &UsersState,
+/// credential).
+pub async fn second_step(
+    connection: &mut db::Connection,
     user: &User,
     verified_hash: Option<&str>,
-) -> Result<Response, ApiError> {
-    // The second steps that were never taken go, so that they do not pile up. The login goes on
-    // whatever happens here.
-    if let Err(error) = db::purge_expired_tokens(&state.db, user.id).await {
-        tracing::warn!(%error, user = %user.id, "expired credentials not purged");
+) -> Result<Option<SecondStep>, ApiError> {
+    if !is_on(&mut *connection, user.id).await? {
+        return Ok(None);
     }
     let (token, token_hash) = tokens::generate();
     let stored = db::insert_credential(
-        &state.db,
+        &mut *connection,
         user.id,
         Purpose::Mfa,
         &token_hash,
@@ -99,11 +116,10 @@ pub async fn challenge(
     if !stored {
         return Err(ApiError::invalid_credentials());
     }
-    let body = SecondStep {
+    Ok(Some(SecondStep {
         mfa_required: true,
         mfa_token: token,
-    };
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    }))
 }
 
 /// Whether the user has two-factor login on.
@@ -360,9 +376,10 @@ pub async fn use_recovery_code(
     Ok(deleted.rows_affected() == 1)
 }
 
-/// Drops an enrolment that waits for its first code (not a second factor that is on): what a new
-/// password or a reset of a verified account does, so that a secret set up by whoever held the
-/// old password cannot be turned on afterwards.
+/// Drops an enrolment that waits for its first code (not a second factor that is on): what a reset
+/// of a verified account does, so that a secret set up by whoever held the old password cannot be
+/// turned on afterwards. (A new password needs no such step: it ends every other session, and
+/// only a session can confirm an enrolment.)
 pub async fn drop_pending(
     executor: impl sqlx::Executor<'_, Database = Db>,
     user_id: Uuid,

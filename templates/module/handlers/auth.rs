@@ -1,6 +1,15 @@
 //! `POST /login` and `POST /logout`.
 
+{% if "totp" in handlers -%}
+use axum::{
+    Router,
+    extract::State,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+{%- else -%}
 use axum::{Router, extract::State, response::Response, routing::post};
+{%- endif %}
 use serde::Deserialize;
 
 use crate::{{ module }}::{
@@ -13,7 +22,7 @@ use crate::{{ module }}::{
     model::User,
     rate_limit::ClientAddr,
 {%- if "totp" in handlers %}
-    totp,
+    totp::{self, FirstStep},
 {%- endif %}
 };
 
@@ -75,13 +84,6 @@ async fn login(
             "Verify your email address before logging in.",
         ));
     }
-{%- if "totp" in handlers %}
-    // With two-factor login on, the password was the first step: the answer is no credential but
-    // a token for the second (`POST /login/totp`, with a code of the app).
-    if totp::is_on(&state.db, user.id).await? {
-        return totp::challenge(&state, &user, Some(&user.password_hash)).await;
-    }
-{%- endif %}
 {%- if "role-management" in handlers %}
     crate::{{ module }}::roles::load_roles(&state.db, &mut user).await?;
 {%- endif %}
@@ -94,6 +96,12 @@ async fn login(
     let mut transaction = db::begin(&state.db).await?;
     let outcome = issue_credential(&state, &mut transaction, &user).await;
     let issued = db::finish(transaction, outcome).await?;
+{%- if "totp" in handlers %}
+    let issued = match issued {
+        FirstStep::Issued(issued) => issued,
+        FirstStep::SecondStep(second_step) => return Ok(second_step.into_response()),
+    };
+{%- endif %}
     Ok(backend::login_response(&state, &user, issued))
 }
 
@@ -102,7 +110,7 @@ async fn issue_credential(
     state: &UsersState,
     connection: &mut db::Connection,
     user: &User,
-) -> Result<backend::Issued, ApiError> {
+) -> Result<{% if "totp" in handlers %}FirstStep{% else %}backend::Issued{% endif %}, ApiError> {
     // The account first, as every transaction that changes an account's access does: a reset or
     // password change of this account commits before this goes on, or waits for it.
     db::lock_user(connection, user.id)
@@ -116,10 +124,20 @@ async fn issue_credential(
     // rarely while newcomers take the lock, and was measured waiting seconds for it.
     db::purge_expired_tokens(&mut *connection, user.id).await?;
 {%- endif %}
+{%- if "totp" in handlers %}
+    // With two-factor login on, the password was the first step: the answer is no credential but
+    // a token for the second (`POST /login/totp`, with a code of the app). Asked under the lock:
+    // a login that raced the owner turning it on finds it on.
+    if let Some(second_step) =
+        totp::second_step(connection, user, Some(&user.password_hash)).await?
+    {
+        return Ok(FirstStep::SecondStep(second_step));
+    }
+{%- endif %}
     // Issued only if the hash just verified is still the user's.
     let issued = backend::issue(state, connection, user, Some(&user.password_hash)).await?;
     hooks::post_login(state, connection, user).await?;
-    Ok(issued)
+    Ok({% if "totp" in handlers %}FirstStep::Issued(issued){% else %}issued{% endif %})
 }
 
 /// Revokes the credential the request came with (server-side) and clears the cookie: 204.

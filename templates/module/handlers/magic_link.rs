@@ -5,7 +5,11 @@ use axum::{
     Router,
     extract::{RawQuery, Request, State},
     http::StatusCode,
+{%- if "totp" in handlers %}
+    response::{IntoResponse, Response},
+{%- else %}
     response::Response,
+{%- endif %}
     routing::post,
 };
 use serde::Deserialize;
@@ -20,6 +24,9 @@ use crate::{{ module }}::{
     model::User,
     rate_limit::ClientAddr,
     tokens::{self, Purpose},
+{%- if "totp" in handlers %}
+    totp::{self, FirstStep},
+{%- endif %}
 };
 
 /// The routes of this handler.
@@ -108,8 +115,9 @@ async fn log_in_with_link(
     }
 {%- endif %}
 {%- if "totp" in handlers %}
-    let Some(issued) = issued else {
-        return crate::{{ module }}::totp::challenge(&state, &user, None).await;
+    let issued = match issued {
+        FirstStep::Issued(issued) => issued,
+        FirstStep::SecondStep(second_step) => return Ok(second_step.into_response()),
     };
 {%- endif %}
     Ok(backend::login_response(&state, &user, issued))
@@ -122,7 +130,7 @@ async fn log_in(
     user_id: Uuid,
     token_hash: &str,
     unusable_hash: Option<String>,
-) -> Result<(User, {% if "totp" in handlers %}Option<backend::Issued>{% else %}backend::Issued{% endif %}), ApiError> {
+) -> Result<(User, {% if "totp" in handlers %}FirstStep{% else %}backend::Issued{% endif %}), ApiError> {
     // The account first, as every transaction that changes an account's access does (see
     // `db::lock_user`).
     let user = db::lock_user(connection, user_id)
@@ -151,8 +159,8 @@ async fn log_in(
 {%- if "totp" in handlers %}
     // With two-factor login on, the link was the first step (it is spent, and proved the address): nothing is
     // issued until a code of the app proves the second (`POST /login/totp`).
-    if crate::{{ module }}::totp::is_on(&mut *connection, user.id).await? {
-        return Ok((user, None));
+    if let Some(second_step) = totp::second_step(connection, &user, None).await? {
+        return Ok((user, FirstStep::SecondStep(second_step)));
     }
 {%- endif %}
     // The mail proved the login, not a password: issued only while the user is active.
@@ -161,7 +169,7 @@ async fn log_in(
     crate::{{ module }}::roles::load_roles(&mut *connection, &mut user).await?;
 {%- endif %}
     hooks::post_login(state, connection, &user).await?;
-    Ok((user, {% if "totp" in handlers %}Some(issued){% else %}issued{% endif %}))
+    Ok((user, {% if "totp" in handlers %}FirstStep::Issued(issued){% else %}issued{% endif %}))
 }
 
 /// The owner of the address has just proved it on an account that was not verified: whoever

@@ -34,6 +34,9 @@ use crate::{{ module }}::{
     },
 {%- endif %}
     rate_limit::ClientAddr,
+{%- if "totp" in handlers %}
+    totp::{self, FirstStep},
+{%- endif %}
 };
 
 /// The routes of this handler.
@@ -183,8 +186,9 @@ async fn finish(
         tracing::warn!(%error, user = %user.id, "expired credentials not purged");
     }
 {%- if "totp" in handlers %}
-    let Some(issued) = issued else {
-        return crate::{{ module }}::totp::challenge(state, &user, None).await;
+    let issued = match issued {
+        FirstStep::Issued(issued) => issued,
+        FirstStep::SecondStep(second_step) => return Ok(second_step.into_response()),
     };
 {%- endif %}
     Ok(backend::login_response(state, &user, issued))
@@ -243,7 +247,7 @@ async fn log_in(
     tokens: &ProviderTokens,
     account: Account<'_>,
     unusable_hash: Option<String>,
-) -> Result<(User, {% if "totp" in handlers %}Option<backend::Issued>{% else %}backend::Issued{% endif %}), ApiError> {
+) -> Result<(User, {% if "totp" in handlers %}FirstStep{% else %}backend::Issued{% endif %}), ApiError> {
     let {% if "role-management" in handlers %}mut {% endif %}user = match (account, unusable_hash) {
         (Account::Linked(user_id), _) => {
             linked_user(connection, provider, info, tokens, user_id).await?
@@ -285,8 +289,8 @@ async fn log_in(
 {%- if "totp" in handlers %}
     // With two-factor login on, the provider was the first step: nothing is
     // issued until a code of the app proves the second (`POST /login/totp`).
-    if crate::{{ module }}::totp::is_on(&mut *connection, user.id).await? {
-        return Ok((user, None));
+    if let Some(second_step) = totp::second_step(connection, &user, None).await? {
+        return Ok((user, FirstStep::SecondStep(second_step)));
     }
 {%- endif %}
     // The provider proved the login, not the password: issued only while the user is active.
@@ -295,7 +299,7 @@ async fn log_in(
     crate::{{ module }}::roles::load_roles(&mut *connection, &mut user).await?;
 {%- endif %}
     hooks::post_login(state, connection, &user).await?;
-    Ok((user, {% if "totp" in handlers %}Some(issued){% else %}issued{% endif %}))
+    Ok((user, {% if "totp" in handlers %}FirstStep::Issued(issued){% else %}issued{% endif %}))
 }
 
 /// What a login answers when the account or its links changed between the look before its

@@ -447,6 +447,43 @@ async fn a_password_login_with_totp_on_answers_202_with_an_mfa_token_and_no_cred
     .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
 }
 
+/// The owner's confirmation ends every other session; a password login that read two-factor login
+/// as off while the confirmation was in flight must not come out of it with a credential.
+#[tokio::test]
+async fn a_password_login_racing_the_owner_turning_it_on_gets_no_credential() {
+    let app = app().await;
+    let (user, credential) = app.logged_in_user("ada@example.com").await;
+    start_enrolment(&app, &credential).await;
+    // The owner's confirmation in flight: it holds the account, has turned two-factor login on,
+    // and commits later.
+    let mut turning_on = db::begin(&app.state.db).await.expect("a transaction");
+    db::lock_user(&mut turning_on, user.id)
+        .await
+        .expect("the account's lock")
+        .expect("the account");
+    let pending = totp::find(&mut *turning_on, user.id)
+        .await
+        .expect("a query")
+        .expect("the enrolment");
+    let turned_on = totp::enable(&mut turning_on, user.id, &pending.secret, 0, &[])
+        .await
+        .expect("an update");
+    assert!(turned_on);
+    // Meanwhile the password is used (by whoever else knows it).
+    let login = app.post(
+        "/login",
+        json!({ "email": "ada@example.com", "password": PASSWORD }),
+    );
+    let commit = async {
+        app.wait_until_a_write_waits().await;
+        db::finish(turning_on, Ok(()))
+            .await
+            .expect("the confirmation commits");
+    };
+    let (response, ()) = tokio::join!(login, commit);
+    assert_mfa_required(&response);
+}
+
 #[tokio::test]
 async fn a_deactivated_account_is_refused_at_either_step() {
     let app = app().await;
