@@ -99,7 +99,7 @@ async fn reset_with_token(
 ) -> Result<User, ApiError> {
     // The account first, as every transaction that changes an account's access does: a login
     // racing this reset waits for it and then finds the new password hash (see `db::lock_user`).
-{%- if "totp" in handlers %}
+{%- if "totp" in handlers or "verify" in handlers %}
     let was_verified = db::lock_user(connection, user_id)
         .await?
         .ok_or_else(invalid_link)?
@@ -129,11 +129,21 @@ async fn reset_with_token(
 {%- else %}
     db::drop_unproven_access(connection, user_id).await?;
 {%- endif %}
+{%- if "verify" in handlers %}
+    // The link proved the mailbox, as a verification link does: an account nobody had verified is
+    // verified now, so its owner logs in with the new password.
+    let newly_verified = !was_verified && db::mark_verified(&mut *connection, user_id).await?;
+{%- endif %}
     let {% if "role-management" in handlers %}mut {% endif %}user = db::find_user_by_id(&mut *connection, user_id)
         .await?
         .ok_or_else(invalid_link)?;
 {%- if "role-management" in handlers %}
     crate::{{ module }}::roles::load_roles(&mut *connection, &mut user).await?;
+{%- endif %}
+{%- if "verify" in handlers %}
+    if newly_verified {
+        hooks::post_verification(state, connection, &user).await?;
+    }
 {%- endif %}
     hooks::post_password_reset(state, connection, &user).await?;
     Ok(user)

@@ -35,6 +35,27 @@ async fn the_reset_link_sets_a_new_password_once() {
     let _ = PASSWORD;
 {%- endif %}
 }
+{%- if "verify" in handlers %}
+
+/// The reset link proves the mailbox as a verification link does: an account nobody had verified
+/// becomes verified, and its owner logs in with the new password.
+#[tokio::test]
+async fn a_reset_verifies_an_unverified_account() {
+    let app = app().await;
+    app.create_user("ada@example.com", false, true).await;
+    app.post("/forgot-password", json!({ "email": "ada@example.com" }))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    let token = app.mailed_token("ada@example.com", "/reset-password").await;
+    let reset = json!({ "token": token, "password": NEW_PASSWORD });
+    let response = app.post("/reset-password", reset).await;
+    response.assert_status(StatusCode::OK);
+    assert_eq!(response.body["is_verified"], true);
+{%- if "auth" in handlers %}
+    app.login("ada@example.com", NEW_PASSWORD).await;
+{%- endif %}
+}
+{%- endif %}
 {%- if "auth" in handlers %}
 
 #[tokio::test]
