@@ -25,7 +25,10 @@ use std::{
     collections::HashMap,
     convert::Infallible,
     net::{IpAddr, SocketAddr},
-    sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak},
+    sync::{
+        Arc, Mutex, MutexGuard, Once, PoisonError, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -62,6 +65,12 @@ struct Inner {
     /// The theoretical arrival time of each bucket (GCRA): a bucket whose time is in the past is
     /// full.
     buckets: Mutex<HashMap<Key, Instant>>,
+    /// The number of buckets above which the next attempt prunes them on the spot (changed only
+    /// under the lock of `buckets`): twice what the last pruning kept, and at least
+    /// [`MAX_TRACKED_KEYS`]. When more buckets than that are all still counting (a flood from
+    /// many addresses), pruning then costs a constant share of each attempt instead of a pass over
+    /// every bucket, under the lock, at every attempt.
+    prune_above: AtomicUsize,
     /// The buckets every instance shares, when `RATE_LIMIT_STORE=redis`; the ones above then
     /// count only while Redis is unreachable.
     shared: Option<redis_store::RedisStore>,
@@ -136,6 +145,7 @@ impl Limiter {
         let inner = Arc::new(Inner {
             limits,
             buckets: Mutex::new(HashMap::new()),
+            prune_above: AtomicUsize::new(MAX_TRACKED_KEYS),
             shared,
         });
         spawn_pruner(Arc::downgrade(&inner), every);
@@ -308,8 +318,8 @@ impl Limiter {
     fn take_in_memory(&self, keys: &[(Key, Quota)]) -> Result<(), ApiError> {
         let now = Instant::now();
         let mut buckets = self.inner.buckets();
-        if buckets.len() > MAX_TRACKED_KEYS {
-            buckets.retain(|_, due| *due > now);
+        if buckets.len() > self.inner.prune_above.load(Ordering::Relaxed) {
+            self.inner.prune_locked(&mut buckets, now);
         }
         let mut wait = Duration::ZERO;
         for (key, quota) in keys {
@@ -337,8 +347,14 @@ impl Inner {
     }
 
     fn prune(&self) {
-        let now = Instant::now();
-        self.buckets().retain(|_, due| *due > now);
+        self.prune_locked(&mut self.buckets(), Instant::now());
+    }
+
+    /// Drops the buckets that are full again, from the map that the caller has locked.
+    fn prune_locked(&self, buckets: &mut HashMap<Key, Instant>, now: Instant) {
+        buckets.retain(|_, due| *due > now);
+        let next = buckets.len().saturating_mul(2).max(MAX_TRACKED_KEYS);
+        self.prune_above.store(next, Ordering::Relaxed);
     }
 }
 
