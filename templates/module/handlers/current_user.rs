@@ -210,12 +210,6 @@ async fn apply_changes(
         // They may also have asked to move the account to their own address: that change goes
         // too (a new one in this same request is stored below).
         email_changes::delete_email_change(&mut *connection, user.id).await?;
-{%- if "oauth2" in handlers %}
-        // And they may have linked a provider account of theirs (by email, while the account had
-        // their address): it no longer logs in. The owner's provider links again at its next
-        // login, when it verifies the account's address.
-        crate::{{ module }}::oauth2::unlink_all(&mut *connection, user.id).await?;
-{%- endif %}
     }
     // A reset link mailed before a password or address change must not undo it.
     db::delete_user_tokens(&mut *connection, user.id, &[Purpose::Reset], None).await?;
