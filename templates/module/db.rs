@@ -220,7 +220,9 @@ pub async fn insert_token(
 /// Stores the hash of a mailed link's token like [`insert_token`], but only while the user is
 /// active and still has the address the link is mailed to (`user.email`): one conditional
 /// statement, so a link asked for just before an address change cannot outlive it. Whether it
-/// was stored.
+/// was stored.{% if db == "postgres" %} The user's row is read `FOR SHARE`: a change of address or a
+/// deactivation in flight (which holds the row) is waited for, and the row is checked again
+/// as it committed, not as the statement's snapshot had it.{% endif %}
 pub async fn insert_mail_token(
     executor: impl sqlx::Executor<'_, Database = Db>,
     user: &User,
@@ -230,7 +232,8 @@ pub async fn insert_mail_token(
 ) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at) \
-         SELECT $1, id, $2, $3, $4 FROM users WHERE id = $5 AND email = $6 AND is_active",
+         SELECT $1, id, $2, $3, $4 FROM users WHERE id = $5 AND email = $6 AND is_active{% if db == "postgres" %} \
+         FOR SHARE{% endif %}",
     )
     .bind(token_hash)
     .bind(purpose.as_str())

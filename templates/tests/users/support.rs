@@ -334,9 +334,10 @@ impl TestApp {
                    WHERE datname = current_database() AND wait_event_type = 'Lock'";
 {%- else %}
         // The statement runs as long as the lock keeps it waiting: the request's lock of the user
-        // (`db::lock_user`).
+        // (`db::lock_user`), or the read of the user by a conditional insert of a token.
         let sql = "SELECT COUNT(*) FROM information_schema.processlist \
-                   WHERE db = DATABASE() AND info LIKE 'SELECT users.id%FOR UPDATE'";
+                   WHERE db = DATABASE() AND (info LIKE 'SELECT users.id%FOR UPDATE' \
+                   OR info LIKE 'INSERT INTO user_tokens%')";
 {%- endif %}
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -163,6 +163,46 @@ async fn of_two_concurrent_uses_of_one_link_exactly_one_succeeds() {
     }
 }
 
+/// A link asked for while the account moves to another address (the change holds the account and
+/// commits while the link's token is being stored) is not stored for the old address: it would
+/// act on the account at its new one.
+#[tokio::test]
+async fn a_link_asked_for_while_the_address_changes_is_not_stored() {
+    let app = app().await;
+    let user = app.create_user("ada@example.com", true, true).await;
+    let mut change = db::begin(&app.state.db).await.expect("a transaction");
+    db::lock_user(&mut change, user.id)
+        .await
+        .expect("the account's lock")
+        .expect("the account");
+    let sql = {% filter sql(db=db) %}"UPDATE users SET email = $1 WHERE id = $2"{% endfilter %};
+    sqlx::query(sql)
+        .bind("ada@new.example")
+        .bind(user.id)
+        .execute(&mut *change)
+        .await
+        .expect("the new address");
+    let expires_at = db::expires_in(Duration::from_secs(3600));
+    let stored = db::insert_mail_token(
+        &app.state.db,
+        &user,
+        Purpose::Reset,
+        "the hash of a link's token",
+        expires_at,
+    );
+    let commit = async {
+        app.wait_until_a_write_waits().await;
+        db::finish(change, Ok(()))
+            .await
+            .expect("the change commits");
+    };
+    let (stored, ()) = tokio::join!(stored, commit);
+    assert!(
+        !stored.expect("no database error"),
+        "stored for the old address"
+    );
+}
+
 #[tokio::test]
 async fn only_the_newest_link_works() {
     for link in links() {
