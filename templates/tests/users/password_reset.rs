@@ -5,18 +5,24 @@ use serde_json::json;
 
 use {{ crate_name }}::{{ module }}::tokens::Purpose;
 
-use crate::support::{PASSWORD, app};
+use crate::support::{PASSWORD, TestApp, app};
 
 const NEW_PASSWORD: &str = "a brand new password";
+
+/// Asks `POST /forgot-password` for `email` (202) and returns the token of the link mailed.
+async fn mailed_reset_token(app: &TestApp, email: &str) -> String {
+    app.post("/forgot-password", json!({ "email": email }))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    app.mailed_token(&email.to_lowercase(), "/reset-password")
+        .await
+}
 
 #[tokio::test]
 async fn the_reset_link_sets_a_new_password_once() {
     let app = app().await;
     let user = app.create_user("ada@example.com", true, true).await;
-    app.post("/forgot-password", json!({ "email": "ADA@example.com" }))
-        .await
-        .assert_status(StatusCode::ACCEPTED);
-    let token = app.mailed_token("ada@example.com", "/reset-password").await;
+    let token = mailed_reset_token(&app, "ADA@example.com").await;
     let reset = json!({ "token": token, "password": NEW_PASSWORD });
     let response = app.post("/reset-password", reset).await;
     response.assert_status(StatusCode::OK);
@@ -43,10 +49,7 @@ async fn the_reset_link_sets_a_new_password_once() {
 async fn a_reset_verifies_an_unverified_account() {
     let app = app().await;
     app.create_user("ada@example.com", false, true).await;
-    app.post("/forgot-password", json!({ "email": "ada@example.com" }))
-        .await
-        .assert_status(StatusCode::ACCEPTED);
-    let token = app.mailed_token("ada@example.com", "/reset-password").await;
+    let token = mailed_reset_token(&app, "ada@example.com").await;
     let reset = json!({ "token": token, "password": NEW_PASSWORD });
     let response = app.post("/reset-password", reset).await;
     response.assert_status(StatusCode::OK);
@@ -62,10 +65,7 @@ async fn a_reset_verifies_an_unverified_account() {
 async fn a_reset_revokes_every_session_of_the_user() {
     let app = app().await;
     let (_, credential) = app.logged_in_user("ada@example.com").await;
-    app.post("/forgot-password", json!({ "email": "ada@example.com" }))
-        .await
-        .assert_status(StatusCode::ACCEPTED);
-    let token = app.mailed_token("ada@example.com", "/reset-password").await;
+    let token = mailed_reset_token(&app, "ada@example.com").await;
     app.post(
         "/reset-password",
         json!({ "token": token, "password": NEW_PASSWORD }),
@@ -82,10 +82,7 @@ async fn a_reset_revokes_every_session_of_the_user() {
 async fn a_bad_new_password_is_422_and_does_not_spend_the_token() {
     let app = app().await;
     app.create_user("ada@example.com", true, true).await;
-    app.post("/forgot-password", json!({ "email": "ada@example.com" }))
-        .await
-        .assert_status(StatusCode::ACCEPTED);
-    let token = app.mailed_token("ada@example.com", "/reset-password").await;
+    let token = mailed_reset_token(&app, "ada@example.com").await;
     app.post(
         "/reset-password",
         json!({ "token": token, "password": "short" }),
