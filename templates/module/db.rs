@@ -222,7 +222,9 @@ pub async fn insert_token(
 /// statement, so a link asked for just before an address change cannot outlive it. Whether it
 /// was stored.{% if db == "postgres" %} The user's row is read `FOR SHARE`: a change of address or a
 /// deactivation in flight (which holds the row) is waited for, and the row is checked again
-/// as it committed, not as the statement's snapshot had it.{% endif %}
+/// as it committed, not as the statement's snapshot had it.{% elif db == "mysql" %} The user's row is read `LOCK IN SHARE MODE`: a
+/// change of address or a deactivation in flight (which holds the row) is waited for and seen as
+/// it committed, whatever the server's isolation level.{% endif %}
 pub async fn insert_mail_token(
     executor: impl sqlx::Executor<'_, Database = Db>,
     user: &User,
@@ -233,7 +235,8 @@ pub async fn insert_mail_token(
     let inserted = sqlx::query(
         "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, created_at) \
          SELECT $1, id, $2, $3, $4 FROM users WHERE id = $5 AND email = $6 AND is_active{% if db == "postgres" %} \
-         FOR SHARE{% endif %}",
+         FOR SHARE{% elif db == "mysql" %} \
+         LOCK IN SHARE MODE{% endif %}",
     )
     .bind(token_hash)
     .bind(purpose.as_str())

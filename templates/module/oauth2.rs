@@ -740,9 +740,8 @@ pub async fn link_account(
     Ok(())
 }
 
-/// Unlinks every provider account of the user (an admin's new password, deactivation or new
-/// address, a confirmed new address: whoever linked one may be who the account is taken back
-/// from).
+/// Unlinks every provider account of the user (a new password, the user's own or an admin's, a
+/// deactivation, a new address: whoever linked one may be who the account is taken back from).
 pub async fn unlink_all(
     executor: impl sqlx::Executor<'_, Database = db::Db>,
     user_id: Uuid,

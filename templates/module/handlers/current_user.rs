@@ -210,6 +210,11 @@ async fn apply_changes(
         // They may also have asked to move the account to their own address: that change goes
         // too (a new one in this same request is stored below).
         email_changes::delete_email_change(&mut *connection, user.id).await?;
+{%- if "oauth2" in handlers %}
+        // And a provider account linked by whoever held the mailbox no longer logs in, as after a
+        // reset. The owner's provider links again at its next login with the account's address.
+        crate::{{ module }}::oauth2::unlink_all(&mut *connection, user.id).await?;
+{%- endif %}
     }
     // A reset link mailed before a password or address change must not undo it.
     db::delete_user_tokens(&mut *connection, user.id, &[Purpose::Reset], None).await?;

@@ -520,3 +520,30 @@ async fn a_password_change_racing_a_reset_of_the_account_changes_nothing() {
     .await
     .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
 }
+{%- if "oauth2" in handlers %}
+
+/// A provider account linked by whoever held the mailbox for a while no longer logs in once the
+/// owner sets a new password, as after a reset.
+#[tokio::test]
+async fn a_new_password_unlinks_the_users_provider_accounts() {
+    use {{ crate_name }}::{{ module }}::oauth2;
+    let app = app().await;
+    let (user, credential) = app.logged_in_user("ada@example.com").await;
+    let tokens = oauth2::ProviderTokens {
+        access_token: String::new(),
+        refresh_token: None,
+        expires_at: None,
+    };
+    oauth2::link_account(&app.state.db, "mock", "ada-at-mock", user.id, &tokens)
+        .await
+        .expect("a link");
+    let change = json!({ "password": "a new password", "current_password": PASSWORD });
+    app.patch_as("/users/me", change, &credential)
+        .await
+        .assert_status(StatusCode::OK);
+    let linked = oauth2::find_linked_user(&app.state.db, "mock", "ada-at-mock")
+        .await
+        .expect("a query");
+    assert_eq!(linked, None);
+}
+{%- endif %}
